@@ -1,0 +1,1 @@
+"""Model components, one registry per kind: encoders and heads. Builders import torch."""

@@ -1,0 +1,1 @@
+"""Data: readers and sources are pure Python; tokenisation and batching import torch lazily."""

@@ -1,0 +1,152 @@
+"""Start training: prepare the run directory, then run in this process or under torchrun.
+
+One process by default (a world of one, gloo). `--nproc N` starts N local processes, and
+`--nnodes/--node-rank/--master-addr/--master-port` span machines, all with torchrun semantics.
+Each worker re-loads the recipe from its source file with the same overrides and checks the
+fingerprint, so every rank trains exactly the recipe the launcher validated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from ..quiet import quiet_third_party
+from ..recipe.errors import RecipeError
+from ..recipe.show import render_resolved
+from ..recipe.validate import LoadedRecipe, load_recipe
+
+
+@dataclass
+class LaunchSpec:
+    recipe: str
+    overrides: list[str]
+    fingerprint: str
+    run_dir: str
+    resume: bool
+    stop_after: int | None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prepare_run_dir(loaded: LoadedRecipe, run_dir: Path, resume: bool) -> None:
+    ckpt = run_dir / "checkpoints" / "last"
+    if resume and not ckpt.is_file():
+        raise FileNotFoundError(f"--resume: no checkpoint in {run_dir / 'checkpoints'}")
+    if not resume and ckpt.is_file():
+        raise FileExistsError(
+            f"{run_dir} already holds a run; continue it with --resume, or choose another --run-dir"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+    (run_dir / "recipe.yaml").write_text(render_resolved(loaded), encoding="utf-8")
+    (run_dir / "fingerprint").write_text(loaded.fingerprint + "\n")
+
+
+def launch(
+    loaded: LoadedRecipe,
+    nproc: int = 1,
+    resume: bool = False,
+    run_dir: Path | None = None,
+    stop_after: int | None = None,
+    nnodes: int = 1,
+    node_rank: int = 0,
+    master_addr: str = "127.0.0.1",
+    master_port: int | None = None,
+) -> int:
+    console = Console(stderr=True)
+    run_dir = run_dir or Path(loaded.recipe.train.output_dir) / loaded.recipe.name
+    try:
+        prepare_run_dir(loaded, run_dir, resume)
+    except (FileExistsError, FileNotFoundError) as err:
+        console.print(f"error: {err}", markup=False)
+        return 2
+    spec = LaunchSpec(
+        str(loaded.file.resolve()),
+        loaded.overrides,
+        loaded.fingerprint,
+        str(run_dir.resolve()),
+        resume,
+        stop_after,
+    )
+    spec_file = run_dir / "launch.json"
+    spec_file.write_text(json.dumps(asdict(spec), indent=2))
+    if nproc == 1 and nnodes == 1:
+        return run_worker(spec, single=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        f"--nproc_per_node={nproc}",
+        f"--nnodes={nnodes}",
+        f"--node_rank={node_rank}",
+        f"--master_addr={master_addr}",
+        f"--master_port={master_port or free_port()}",
+        "-m",
+        "etdecl.engine.worker",
+        str(spec_file.resolve()),
+    ]
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    return subprocess.call(cmd, env=env)
+
+
+def init_distributed(seed: int, single: bool) -> None:
+    import colossalai
+
+    if single:
+        colossalai.launch(
+            rank=0,
+            world_size=1,
+            host="127.0.0.1",
+            port=free_port(),
+            backend="gloo",
+            seed=seed,
+            verbose=False,
+        )
+    else:
+        colossalai.launch_from_torch(backend="gloo", seed=seed, verbose=False)
+
+
+def run_worker(spec: LaunchSpec, single: bool = False) -> int:
+    """Body of every training process."""
+    quiet_third_party()
+    import torch.distributed as dist
+
+    from ..data.readers import DataError
+    from .checkpoint import ResumeError
+    from .trainer import Trainer
+
+    console = Console(stderr=True)
+    loaded = load_recipe(spec.recipe, spec.overrides)
+    if loaded.fingerprint != spec.fingerprint:
+        console.print("error: the recipe changed on disk after launch", markup=False)
+        return 2
+    init_distributed(loaded.recipe.train.seed, single)
+    trainer = Trainer(loaded, Path(spec.run_dir), spec.resume, spec.stop_after, console)
+    try:
+        trainer.setup()
+        outcome = trainer.train()
+        trainer.cleanup(outcome)
+        return 0
+    except (RecipeError, DataError, ResumeError) as err:
+        if dist.get_rank() == 0 or not isinstance(err, (RecipeError, DataError)):
+            console.print(
+                f"error: {err}" if not isinstance(err, RecipeError) else str(err), markup=False
+            )
+        return 1
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()

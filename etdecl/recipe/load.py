@@ -1,0 +1,276 @@
+"""Read recipe YAML into plain data that remembers where every key and value came from.
+
+The ruamel.yaml round-trip loader gives line and column for every node; we keep them in a side
+table keyed by path so later checks can point at the exact place. `extends:` chains are merged
+here, and `--set` overrides are applied last. Nothing in this package imports torch.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import DocumentStartEvent
+from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+from ruamel.yaml.reader import ReaderError
+
+from .errors import Location, Problem, RecipeError
+
+PathKey = tuple[str | int, ...]
+GALLERY_PREFIX = "gallery:"
+
+
+@dataclass
+class Tree:
+    """Plain data plus where each path's key and value sit, and which source set each value."""
+
+    data: Any
+    keys: dict[PathKey, Location] = field(default_factory=dict)
+    values: dict[PathKey, Location] = field(default_factory=dict)
+    origins: dict[PathKey, str] = field(default_factory=dict)
+
+    def where(self, path: PathKey) -> Location | None:
+        """Best location for a path: its value, else its key, else the nearest parent."""
+        path = tuple(path)
+        while True:
+            if path in self.values:
+                return self.values[path]
+            if path in self.keys:
+                return self.keys[path]
+            if not path:
+                return None
+            path = path[:-1]
+
+    def key_where(self, path: PathKey) -> Location | None:
+        path = tuple(path)
+        return self.keys.get(path) or self.where(path)
+
+
+def dotted(path: PathKey) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _yaml() -> YAML:
+    y = YAML(typ="rt")
+    y.allow_duplicate_keys = False
+    return y
+
+
+def _loc(file: str, lc: tuple[int, int] | None) -> Location:
+    if lc is None:
+        return Location(file)
+    return Location(file, lc[0] + 1, lc[1] + 1)
+
+
+def kind_of(node: Any) -> str:
+    """A user-facing name for a YAML node's kind (not ruamel's class names)."""
+    if isinstance(node, dict):
+        return "mapping"
+    if isinstance(node, (list, tuple)):
+        return "list"
+    return {str: "string", bool: "boolean", int: "integer", float: "number",
+            type(None): "null"}.get(type(node), type(node).__name__)
+
+
+def _lc(node: CommentedMap, key: Any, value: bool) -> tuple[int, int] | None:
+    """Position of a key (or its value). Keys brought in by a `<<:` merge sit in the merged map."""
+    if key in node.lc.data:
+        return node.lc.value(key) if value else node.lc.key(key)
+    for source in getattr(node, "merge", None) or []:
+        if isinstance(source, tuple):  # older ruamel: (position, map)
+            source = source[1]
+        if isinstance(source, CommentedMap) and key in source:
+            return _lc(source, key, value)
+    return None
+
+
+def _describe_tag(node: Any) -> str | None:
+    if isinstance(node, TaggedScalar):
+        return str(node.tag.value if hasattr(node.tag, "value") else node.tag)
+    tag = getattr(node, "tag", None)
+    value = getattr(tag, "value", None)
+    return str(value) if value else None
+
+
+def _plain(node: Any, file: str, path: PathKey, tree: Tree, problems: list[Problem]) -> Any:
+    """Copy a ruamel node into plain Python, recording positions and refusing explicit tags."""
+    tag = _describe_tag(node)
+    if tag is not None:
+        problems.append(
+            Problem(
+                f"YAML tags are not allowed in recipes (found '{tag}')",
+                loc=tree.values.get(path) or tree.keys.get(path) or Location(file),
+                path=dotted(path),
+                hint="recipes name registered components by 'type:'; they never construct objects",
+            )
+        )
+        return None
+    if isinstance(node, CommentedMap):
+        out: dict[str, Any] = {}
+        for key in node:
+            if not isinstance(key, str):
+                problems.append(
+                    Problem(
+                        "mapping keys must be strings",
+                        loc=_loc(file, _lc(node, key, value=False)),
+                        path=dotted(path),
+                        found=f"{kind_of(key)} {key!r}",
+                    )
+                )
+                continue
+            sub = (*path, key)
+            tree.keys[sub] = _loc(file, _lc(node, key, value=False))
+            tree.values[sub] = _loc(file, _lc(node, key, value=True))
+            tree.origins[sub] = file
+            out[key] = _plain(node[key], file, sub, tree, problems)
+        return out
+    if isinstance(node, CommentedSeq):
+        items = []
+        for i, item in enumerate(node):
+            sub = (*path, i)
+            tree.values[sub] = _loc(file, node.lc.item(i))
+            tree.origins[sub] = file
+            items.append(_plain(item, file, sub, tree, problems))
+        return items
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, str):
+        return str(node)
+    return node
+
+
+def _yaml_problem(err: YAMLError, file: str, text: str | None = None) -> Problem:
+    if isinstance(err, MarkedYAMLError) and err.problem_mark is not None:
+        mark = err.problem_mark
+        problem = (err.problem or "invalid YAML").strip()
+        context = (err.context or "").strip()
+        if "duplicate key" in problem:
+            return Problem(
+                problem.split(" with value")[0],
+                loc=Location(file, mark.line + 1, mark.column + 1),
+                hint="each key may appear once in a mapping",
+            )
+        msg = f"YAML syntax error: {problem}"
+        if context:
+            msg += f" ({context})"
+        return Problem(msg, loc=Location(file, mark.line + 1, mark.column + 1))
+    if isinstance(err, ReaderError) and isinstance(err.position, int) and text is not None:
+        line = text.count("\n", 0, err.position) + 1
+        col = err.position - (text.rfind("\n", 0, err.position) + 1) + 1
+        char = err.character if isinstance(err.character, int) else ord(err.character)
+        return Problem(f"YAML error: {err.reason}", loc=Location(file, line, col),
+                       found=f"character U+{char:04X}")
+    return Problem(f"YAML error: {err}", loc=Location(file))
+
+
+def _document_start(text: str, index: int, file: str) -> Location:
+    """Where the index-th (0-based) YAML document of a stream starts."""
+    seen = -1
+    for event in _yaml().parse(io.StringIO(text)):
+        if isinstance(event, DocumentStartEvent):
+            seen += 1
+            if seen == index:
+                return Location(file, event.start_mark.line + 1, event.start_mark.column + 1)
+    return Location(file, 1, 1)
+
+
+def _first_complex_key(text: str) -> Any:
+    """Start mark of the first mapping key that is not a scalar, from the composed node graph."""
+    try:
+        todo = [n for n in _yaml().compose_all(io.StringIO(text)) if n is not None]
+    except Exception:  # noqa: BLE001 - only a better location is at stake
+        return None
+    marks, seen = [], set()
+    while todo:
+        node = todo.pop()
+        if id(node) in seen:  # aliases may share (or nest) nodes
+            continue
+        seen.add(id(node))
+        if isinstance(node, MappingNode):
+            for key, value in node.value:
+                if not isinstance(key, ScalarNode):
+                    marks.append(key.start_mark)
+                todo += [key, value]
+        elif isinstance(node, SequenceNode):
+            todo += node.value
+    return min(marks, key=lambda m: (m.line, m.column)) if marks else None
+
+
+def parse_text(text: str, file: str) -> Tree:
+    """Parse one YAML document. Raises RecipeError with located problems."""
+    tree = Tree(data=None)
+    try:
+        docs = list(_yaml().load_all(io.StringIO(text)))
+    except YAMLError as err:
+        raise RecipeError([_yaml_problem(err, file, text)]) from None
+    except Exception as err:  # ruamel raises a few non-YAMLError types on odd input
+        key = _first_complex_key(text)
+        if key is not None:  # e.g. `? a: {b: 1}`: ruamel cannot hash the mapping it built
+            raise RecipeError([Problem("mapping keys must be strings",
+                                       loc=Location(file, key.line + 1, key.column + 1),
+                                       found="a mapping or list used as a key")]) from None
+        raise RecipeError([Problem(f"YAML error: {err}", loc=Location(file))]) from None
+    if len(docs) > 1:
+        raise RecipeError([Problem("a recipe file must hold a single YAML document",
+                                   loc=_document_start(text, 1, file),
+                                   found=f"{len(docs)} documents",
+                                   hint="remove the second '---' or split the file")])
+    doc = docs[0] if docs else None
+    if doc is None:
+        raise RecipeError([Problem("the recipe is empty", loc=Location(file, 1, 1),
+                                   expected="a mapping with at least 'etdecl: 1'")])
+    if not isinstance(doc, CommentedMap):
+        lc = getattr(doc, "lc", None)
+        start = (lc.line, lc.col) if lc is not None and lc.line is not None else None
+        raise RecipeError([Problem("a recipe must be a mapping at the top level",
+                                   loc=_loc(file, start or (0, 0)), expected="mapping",
+                                   found=kind_of(doc))])
+    problems: list[Problem] = []
+    tree.values[()] = Location(file, 1, 1)
+    tree.data = _plain(doc, file, (), tree, problems)
+    if problems:
+        raise RecipeError(problems)
+    return tree
+
+
+def read_source(path: Path, shown: str) -> str:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise RecipeError([Problem("recipe file not found", loc=Location(shown))]) from None
+    except IsADirectoryError:
+        raise RecipeError([Problem("expected a recipe file, got a directory",
+                                   loc=Location(shown))]) from None
+    except OSError as err:
+        raise RecipeError([Problem(f"cannot read recipe: {err.strerror}",
+                                   loc=Location(shown))]) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        col = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
+        raise RecipeError([Problem("recipe is not valid UTF-8", loc=Location(shown, line, col),
+                                   found=f"byte 0x{raw[err.start]:02x}")]) from None
+
+
+def show_path(path: Path) -> str:
+    """Paths in messages are relative to the working directory when that is shorter."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

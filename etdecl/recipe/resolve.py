@@ -1,0 +1,266 @@
+"""Turn a recipe file into one merged tree: follow `extends:`, then apply `--set` overrides.
+
+Merging is deep for mappings; lists and scalars replace. A mapping whose `type:` changes is
+replaced whole, since the old keys belong to another component. Every merged path keeps the
+location and origin (file or override) of the value that won.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from .errors import Location, Problem, RecipeError
+from .load import (
+    GALLERY_PREFIX,
+    PathKey,
+    Tree,
+    dotted,
+    kind_of,
+    parse_text,
+    read_source,
+    show_path,
+)
+
+
+def gallery_dir() -> Path:
+    """The shipped recipe gallery: `recipes/` next to the package (source checkout or wheel)."""
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here / "gallery", here.parent / "recipes"):
+        if candidate.is_dir():
+            return candidate
+    return here.parent / "recipes"
+
+
+def _drop_prefix(table: dict[PathKey, Any], prefix: PathKey) -> None:
+    n = len(prefix)
+    for key in [k for k in table if k[:n] == prefix and len(k) > n]:
+        del table[key]
+
+
+def _copy_prefix(dst: Tree, src: Tree, prefix: PathKey) -> None:
+    n = len(prefix)
+    for name in ("keys", "values", "origins"):
+        s, d = getattr(src, name), getattr(dst, name)
+        for key, val in s.items():
+            if key[:n] == prefix:
+                d[key] = val
+
+
+def merge(base: Tree, child: Tree) -> Tree:
+    """Deep-merge `child` over `base`, keeping positions of whichever side each value came from."""
+    out = Tree(copy.deepcopy(base.data), dict(base.keys), dict(base.values), dict(base.origins))
+
+    def walk(b: Any, c: Any, path: PathKey) -> Any:
+        same_kind = isinstance(b, dict) and isinstance(c, dict)
+        if same_kind and ("type" not in b or "type" not in c or b["type"] == c["type"]):
+            result = dict(b)
+            for key, cval in c.items():
+                sub = (*path, key)
+                if key in b:
+                    result[key] = walk(b[key], cval, sub)
+                else:
+                    result[key] = copy.deepcopy(cval)
+                    _copy_prefix(out, child, sub)
+                for name in ("keys", "values", "origins"):
+                    if sub in getattr(child, name):
+                        getattr(out, name)[sub] = getattr(child, name)[sub]
+            return result
+        for table in (out.keys, out.values, out.origins):
+            _drop_prefix(table, path)
+        _copy_prefix(out, child, path)
+        return copy.deepcopy(c)
+
+    out.data = walk(base.data, child.data, ())
+    for name in ("keys", "values", "origins"):  # the top level belongs to the extending file
+        if () in getattr(child, name):
+            getattr(out, name)[()] = getattr(child, name)[()]
+    return out
+
+
+def _extends_targets(tree: Tree, file: str) -> list[tuple[str, Location | None]]:
+    raw = tree.data.get("extends")
+    if raw is None:
+        return []
+    loc = tree.values.get(("extends",))
+    if isinstance(raw, str):
+        return [(raw, loc)]
+    if isinstance(raw, list) and all(isinstance(x, str) for x in raw):
+        return [(x, tree.values.get(("extends", i), loc)) for i, x in enumerate(raw)]
+    path: PathKey = ("extends",)
+    expected = "a path or a list of paths"
+    if isinstance(raw, list):  # point at the first item that is not a path
+        path = ("extends", next(i for i, x in enumerate(raw) if not isinstance(x, str)))
+        raw, expected = raw[path[1]], "a path (string)"
+    raise RecipeError([Problem("'extends' must be a recipe path or a list of them",
+                               loc=tree.values.get(path, loc), path=dotted(path),
+                               expected=expected, found=kind_of(raw))])
+
+
+def _target_path(target: str, here: Path) -> Path:
+    if target.startswith(GALLERY_PREFIX):
+        name = target[len(GALLERY_PREFIX):]
+        return gallery_dir() / (name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
+    return (here.parent / target).resolve()
+
+
+def load_tree(path: Path, _stack: tuple[Path, ...] = ()) -> Tree:
+    """Load a recipe file and everything it extends, merged (parents first, this file last)."""
+    path = Path(path)
+    shown = show_path(path)
+    tree = parse_text(read_source(path, shown), shown)
+    targets = _extends_targets(tree, shown)
+    if not targets:
+        return tree
+    me = path.resolve()
+    merged: Tree | None = None
+    problems: list[Problem] = []
+    for target, loc in targets:
+        parent = _target_path(target, me)
+        if parent in (*_stack, me):
+            chain = " -> ".join(show_path(p) for p in (*_stack, me, parent))
+            problems.append(Problem("'extends' forms a cycle", loc=loc, path="extends",
+                                    found=chain))
+            continue
+        if not parent.is_file():
+            hint = None
+            if target.startswith(GALLERY_PREFIX):
+                names = [p.stem for p in gallery_dir().glob("*.yaml")]
+                from .errors import did_you_mean
+
+                hint = did_you_mean(target[len(GALLERY_PREFIX):], names)
+            problems.append(Problem(f"'extends' names a recipe that does not exist: {target}",
+                                    loc=loc, path="extends", expected="an existing recipe file",
+                                    found=show_path(parent), hint=hint))
+            continue
+        try:
+            parent_tree = load_tree(parent, (*_stack, me))
+        except RecipeError as err:
+            problems.extend(err.problems)
+            continue
+        merged = parent_tree if merged is None else merge(merged, parent_tree)
+    if problems:
+        raise RecipeError(problems)
+    assert merged is not None
+    child = Tree(dict(tree.data), tree.keys, tree.values, tree.origins)
+    child.data.pop("extends", None)
+    merged.data.pop("extends", None)
+    for table in (merged.keys, merged.values, merged.origins):
+        table.pop(("extends",), None)
+        _drop_prefix(table, ("extends",))
+    out = merge(merged, child)
+    for table in (out.keys, out.values, out.origins):
+        table.pop(("extends",), None)
+        _drop_prefix(table, ("extends",))
+    out.data.pop("extends", None)
+    return out
+
+
+def _parse_override_path(text: str) -> list[str | int]:
+    parts: list[str | int] = []
+    if not text:
+        raise ValueError("empty path")
+    for chunk in text.split("."):
+        if not chunk:
+            raise ValueError(f"empty key in path '{text}'")
+        if "[" in chunk and chunk.endswith("]"):
+            name, _, rest = chunk.partition("[")
+            if name:
+                parts.append(name)
+            for idx in rest[:-1].split("]["):
+                if not idx.isdigit():
+                    raise ValueError(f"list index must be a non-negative integer, found '[{idx}]'")
+                parts.append(int(idx))
+        else:
+            parts.append(chunk)
+    return parts
+
+
+def parse_override(spec: str) -> tuple[list[str | int], Any]:
+    """`a.b.c=value` → (['a','b','c'], value), the value read as a YAML scalar or flow node."""
+    if "=" not in spec:
+        raise ValueError("expected KEY.PATH=VALUE")
+    key, _, raw = spec.partition("=")
+    path = _parse_override_path(key.strip())
+    try:
+        value = YAML(typ="safe", pure=True).load(io.StringIO(raw)) if raw.strip() else ""
+    except YAMLError as err:
+        raise ValueError(f"value is not valid YAML: {str(err).splitlines()[0]}") from None
+    return path, value
+
+
+def apply_overrides(tree: Tree, overrides: list[str]) -> Tree:
+    """Apply `--set` overrides in order; each is recorded as the origin of the path it sets."""
+    from .validate import wants_text  # validate imports this module
+
+    problems: list[Problem] = []
+    for spec in overrides:
+        origin = f"--set {spec}"
+        loc = Location(origin)
+        try:
+            parts, value = parse_override(spec)
+        except (ValueError, TypeError) as err:
+            problems.append(Problem(f"bad override: {err}", loc=loc,
+                                    expected="KEY.PATH=VALUE, e.g. train.lr=3e-5"))
+            continue
+        if isinstance(value, (bool, int, float)) and wants_text(tuple(parts), tree.data):
+            value = spec.partition("=")[2].strip()  # `--set name=2024` names a run '2024'
+        node = tree.data
+        ok = True
+        for i, part in enumerate(parts):
+            if not isinstance(node, (dict, list)):
+                problems.append(Problem("bad override: cannot descend into a value that is not "
+                                        "a mapping", loc=loc, path=dotted(tuple(parts[:i])),
+                                        found=f"{kind_of(node)} {node!r}"))
+                ok = False
+                break
+            if isinstance(node, dict) != isinstance(part, str) or (
+                    isinstance(node, list) and part >= len(node)):
+                what = f"a list of {len(node)} items" if isinstance(node, list) else "a mapping"
+                problems.append(Problem("bad override: no such place", loc=loc,
+                                        path=dotted(tuple(parts[: i + 1])),
+                                        found=f"{what} at {dotted(tuple(parts[:i])) or 'the top'}"))
+                ok = False
+                break
+            if i == len(parts) - 1:
+                node[part] = value
+            else:
+                if isinstance(node, dict) and node.get(part) is None:
+                    node[part] = {}
+                    created = tuple(parts[: i + 1])  # so errors below it point at the override
+                    for table in (tree.keys, tree.values):
+                        table[created] = loc
+                    tree.origins[created] = origin
+                node = node[part]
+        if not ok:
+            continue
+        path = tuple(parts)
+        for table in (tree.keys, tree.values, tree.origins):
+            _drop_prefix(table, path)
+        tree.keys[path] = loc
+        tree.values[path] = loc
+        tree.origins[path] = origin
+        _record_override_children(tree, path, value, loc, origin)
+    if problems:
+        raise RecipeError(problems)
+    return tree
+
+
+def _record_override_children(tree: Tree, path: PathKey, value: Any, loc: Location,
+                              origin: str) -> None:
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return
+    for key, sub in items:
+        p = (*path, key)
+        tree.keys[p] = tree.values[p] = loc
+        tree.origins[p] = origin
+        _record_override_children(tree, p, sub, loc, origin)
