@@ -162,6 +162,10 @@ def train(
     recipe: Annotated[Path, typer.Argument(help="Recipe file.")],
     overrides: SetOpt = None,
     nproc: Annotated[int, typer.Option(help="Local processes (gloo on CPU).")] = 1,
+    nnodes: Annotated[int, typer.Option(help="Machines taking part (torchrun semantics).")] = 1,
+    node_rank: Annotated[int, typer.Option(help="This machine's rank, 0..nnodes-1.")] = 0,
+    master_addr: Annotated[str, typer.Option(help="Address of the rank-0 machine.")] = "127.0.0.1",
+    master_port: Annotated[int | None, typer.Option(help="Port on the rank-0 machine.")] = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue from the last checkpoint.")
     ] = False,
@@ -186,7 +190,17 @@ def train(
         err.print(w.render(), markup=False)
     from .engine.launch import launch
 
-    code = launch(loaded, nproc=nproc, resume=resume, run_dir=run_dir, stop_after=stop_after)
+    code = launch(
+        loaded,
+        nproc=nproc,
+        resume=resume,
+        run_dir=run_dir,
+        stop_after=stop_after,
+        nnodes=nnodes,
+        node_rank=node_rank,
+        master_addr=master_addr,
+        master_port=master_port,
+    )
     raise typer.Exit(code)
 
 

@@ -8,6 +8,7 @@ files are plain numpy arrays loaded with `allow_pickle=False`.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,7 +44,11 @@ def cache_dir() -> Path:
 
 
 def tokenizer_hash(tokenizer) -> str:
-    return hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode()).hexdigest()[:16]
+    """Hash of the serialised fast tokenizer, minus truncation/padding (which calls change)."""
+    spec = json.loads(tokenizer.backend_tokenizer.to_str())
+    spec.pop("truncation", None)
+    spec.pop("padding", None)
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def encode(examples: list[Example], tokenizer, max_length: int) -> Encoded:

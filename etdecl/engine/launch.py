@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from ..quiet import quiet_third_party
 from ..recipe.errors import RecipeError
 from ..recipe.show import render_resolved
 from ..recipe.validate import LoadedRecipe, load_recipe
+from ..recipe.world import check_world
 
 
 @dataclass
@@ -69,6 +69,11 @@ def launch(
     console = Console(stderr=True)
     run_dir = run_dir or Path(loaded.recipe.train.output_dir) / loaded.recipe.name
     try:
+        check_world(loaded, nproc * nnodes)
+    except RecipeError as err:
+        console.print(str(err), markup=False)
+        return 1
+    try:
         prepare_run_dir(loaded, run_dir, resume)
     except (FileExistsError, FileNotFoundError) as err:
         console.print(f"error: {err}", markup=False)
@@ -85,22 +90,44 @@ def launch(
     spec_file.write_text(json.dumps(asdict(spec), indent=2))
     if nproc == 1 and nnodes == 1:
         return run_worker(spec, single=True)
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        f"--nproc_per_node={nproc}",
-        f"--nnodes={nnodes}",
-        f"--node_rank={node_rank}",
-        f"--master_addr={master_addr}",
-        f"--master_port={master_port or free_port()}",
-        "-m",
-        "etdecl.engine.worker",
-        str(spec_file.resolve()),
-    ]
-    env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
-    return subprocess.call(cmd, env=env)
+    return _elastic(
+        spec_file,
+        nproc,
+        nnodes,
+        node_rank,
+        master_addr,
+        master_port or (free_port() if nnodes == 1 else 29500),
+    )
+
+
+def _elastic(
+    spec_file: Path, nproc: int, nnodes: int, node_rank: int, master_addr: str, master_port: int
+) -> int:
+    """torchrun semantics (static rendezvous), with a failed worker reported without a trace."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    config = LaunchConfig(
+        min_nodes=nnodes,
+        max_nodes=nnodes,
+        nproc_per_node=nproc,
+        run_id="etdecl",
+        rdzv_endpoint=f"{master_addr}:{master_port}",
+        rdzv_backend="static",
+        rdzv_configs={"rank": node_rank, "timeout": 900},
+        max_restarts=0,
+        monitor_interval=0.2,
+    )
+    try:
+        elastic_launch(config, sys.executable)(
+            "-m", "etdecl.engine.worker", str(spec_file.resolve())
+        )
+    except ChildFailedError as err:
+        first = next(iter(err.failures.values()), None)
+        code = first.exitcode if first is not None else 1
+        return code if code and code > 0 else 1
+    return 0
 
 
 def init_distributed(seed: int, single: bool) -> None:

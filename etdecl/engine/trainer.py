@@ -43,6 +43,7 @@ from ..data.examples import load_splits
 from ..data.tokens import Encoded, TrainBatches, encode_cached, eval_batches
 from ..recipe.errors import Problem, RecipeError
 from ..recipe.validate import LoadedRecipe
+from ..recipe.world import check_world
 from .checkpoint import Checkpointer, ResumeError
 from .runlog import RunLog, write_summary
 from .schedule import LinearWarmupDecay
@@ -92,20 +93,6 @@ class Trainer:
 
     # ── setup ─────────────────────────────────────────────────────────────────────────────
 
-    def _check_world(self) -> None:
-        t = self.recipe.train
-        if t.batch_size % (self.world * t.grad_accum):
-            raise RecipeError(
-                [
-                    Problem(
-                        f"train.batch_size ({t.batch_size}) must be divisible by the number of "
-                        f"processes ({self.world}) times train.grad_accum ({t.grad_accum})",
-                        loc=self.loaded.where("train", "batch_size"),
-                        path="train.batch_size",
-                    )
-                ]
-            )
-
     def _encode(self, compiled) -> tuple[Encoded, Encoded, Any]:
         splits = load_splits(self.loaded, compiled.labels)
         max_len = self.recipe.data.max_length
@@ -131,7 +118,7 @@ class Trainer:
         from .plugins import make_plugin
 
         t = self.recipe.train
-        self._check_world()
+        check_world(self.loaded, self.world)
         if t.deterministic:
             torch.use_deterministic_algorithms(True)
         compiled = compile_recipe(self.loaded)

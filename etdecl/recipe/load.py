@@ -85,7 +85,7 @@ def kind_of(node: Any) -> str:
 
 def _lc(node: CommentedMap, key: Any, value: bool) -> tuple[int, int] | None:
     """Position of a key (or its value). Keys brought in by a `<<:` merge sit in the merged map."""
-    if key in node.lc.data:
+    if key in (node.lc.data or {}):  # no data at all when the map holds only a merge
         return node.lc.value(key) if value else node.lc.key(key)
     for source in getattr(node, "merge", None) or []:
         if isinstance(source, tuple):  # older ruamel: (position, map)
@@ -191,14 +191,16 @@ def _document_start(text: str, index: int, file: str) -> Location:
 
 def _first_complex_key(text: str) -> Any:
     """Start mark of the first mapping key that is not a scalar, from the composed node graph."""
-    try:
-        todo = [n for n in _yaml().compose_all(io.StringIO(text)) if n is not None]
+    todo = []
+    try:  # documents up to a later syntax error still count
+        for root in _yaml().compose_all(io.StringIO(text)):
+            todo.append(root)
     except Exception:  # noqa: BLE001 - only a better location is at stake
-        return None
+        pass
     marks, seen = [], set()
     while todo:
         node = todo.pop()
-        if id(node) in seen:  # aliases may share (or nest) nodes
+        if node is None or id(node) in seen:  # aliases may share (or nest) nodes
             continue
         seen.add(id(node))
         if isinstance(node, MappingNode):

