@@ -124,3 +124,18 @@ def test_quickstart_recipe_trains_on_200_rows(tmp_path):
     assert 0.0 <= result["last_eval"]["accuracy"] <= 1.0
     dev = [m for m in read_metrics(run) if m["split"] == "dev"]
     assert [m["step"] for m in dev] == [2, 4]
+
+
+def test_gradient_accumulation_matches_the_full_batch(tiny_recipe, tmp_path):
+    recipe = tiny_recipe(epochs=1, dropout=0.0)
+    full, accum = tmp_path / "full", tmp_path / "accum"
+    args = ["--set", "train.max_steps=8"]
+    assert run_cli("train", str(recipe), "--run-dir", str(full), *args).returncode == 0
+    proc = run_cli("train", str(recipe), "--run-dir", str(accum), *args,
+                   "--set", "train.grad_accum=4")
+    assert proc.returncode == 0, proc.stderr
+    l1 = [m["loss"] for m in read_metrics(full) if m["split"] == "train"]
+    l4 = [m["loss"] for m in read_metrics(accum) if m["split"] == "train"]
+    assert len(l1) == len(l4) == 8
+    for a, b in zip(l1, l4, strict=True):
+        assert abs(a - b) <= 1e-3 * max(1.0, abs(a)), (l1, l4)
