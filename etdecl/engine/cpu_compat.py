@@ -10,21 +10,23 @@ gives the plugin arguments a CPU run needs. Call both before building a plugin::
 
 Everything here is written against colossalai 0.5.0 exactly (several patches replace or wrap
 private methods), so :func:`apply_cpu_compat` refuses any other version instead of guessing.
-Measured with torch 2.13.0 (CPU build), transformers 4.51.3, 2 processes over gloo:
+Which patches each setup reaches (measured: torch 2.13.0 CPU build, transformers 4.51.3,
+2 processes over gloo, tiny BERT; tests/engine/test_cpu_compat.py trains each one):
 
-========================  ======================================================
-plugin                    needs
-========================  ======================================================
-TorchDDPPlugin            nothing
-HybridParallel tp=1 pp=1  nothing
-LowLevelZeroPlugin        ``low_level_zero_sanity_check``, ``cpu_accelerator_streams``
-                          (+ ``overlap_communication=False`` or ``cpu_record_stream_noop``)
-fp16 (ZeRO / hybrid)      ``cpu_accelerator_device_count``
-HybridParallel tp>1       ``cpu_accelerator_rng`` (and ``randomizer_single_generator``)
-HybridParallel pp>1       ``hccl_unavailable``
-GeminiPlugin              ``torch_cpu_adam``, ``gemini_cpu_chunk_placement``,
-                          ``cpu_accelerator_streams`` + :func:`plugin_kwargs_for_cpu`
-========================  ======================================================
+===========================  ==================================================================
+setup                        patches it needs
+===========================  ==================================================================
+TorchDDPPlugin               none
+HybridParallel tp=1 pp=1     none
+LowLevelZeroPlugin 1 and 2   ``low_level_zero_sanity_check``, ``cpu_accelerator_streams``
+overlap_communication=True   + ``cpu_record_stream_noop``, ``cpu_accelerator_sync``
+HybridParallel tp>1          ``cpu_accelerator_rng`` (+ ``randomizer_single_generator``)
+HybridParallel pp>1          ``hccl_unavailable`` (+ the ZeRO ones with zero_stage>0)
+GeminiPlugin                 ``torch_cpu_adam``, ``gemini_cpu_chunk_placement``,
+                             ``cpu_accelerator_streams``, and :func:`plugin_kwargs_for_cpu`
+fp16 (ZeRO/hybrid/Gemini)    ``cpu_accelerator_device_count``
+optimizer checkpoint load    ``cpu_accelerator_sync``
+===========================  ==================================================================
 
 Not fixable here: HybridParallelPlugin refuses ZeRO with fp32 by design, and 0.5.0 has no
 shardformer policy for ALBERT, RoBERTa or MPNet (so no tp/pp for those models).
@@ -54,6 +56,7 @@ __all__ = [
     "CpuStream",
     "TorchCPUAdamKernel",
     "apply_cpu_compat",
+    "applied_patches",
     "check_colossalai_version",
     "patch_names",
     "plugin_kwargs_for_cpu",
@@ -111,7 +114,7 @@ def _restore(records: list[tuple[Any, str, Any]]) -> None:
 
 
 def patch_low_level_zero_sanity_check() -> None:
-    """LowLevelZeroOptimizer asserts a cuda/npu accelerator ("device is required"); gloo suffices."""
+    """LowLevelZeroOptimizer asserts a cuda/npu accelerator ("device is required"); gloo will do."""
     original = LowLevelZeroOptimizer._sanity_checks
 
     def _sanity_checks(self: LowLevelZeroOptimizer) -> None:
@@ -377,6 +380,11 @@ def patch_names() -> list[str]:
     return list(_PATCHES)
 
 
+def applied_patches() -> list[str]:
+    """The patches currently in effect, in application order."""
+    return [name for name in _PATCHES if _APPLIED.get(name)]
+
+
 def apply_cpu_compat() -> list[str]:
     """Install the CPU patches; returns the names of the patches in effect (idempotent).
 
@@ -401,7 +409,7 @@ def apply_cpu_compat() -> list[str]:
         finally:
             records, _current_patch = _current_patch, None
         _APPLIED[name] = records
-    return [name for name in _PATCHES if _APPLIED.get(name)]
+    return applied_patches()
 
 
 def remove_cpu_compat(names: Iterable[str] | None = None) -> list[str]:
@@ -442,8 +450,9 @@ def plugin_kwargs_for_cpu(plugin_name: str) -> dict[str, Any]:
       ``enable_async_reduce=False`` and ``pin_memory=False`` -- async reduce turns pin_memory
       on, and pinned memory needs a CUDA allocator (``torch.empty(pin_memory=True)`` raises);
       ``placement_policy="static"``, ``offload_optim_frac=0.0``, ``offload_param_frac=0.0``
-      -- the "auto" policy sizes itself from CUDA memory statistics, and offloading to CPU
-      from CPU is meaningless (``gemini_cpu_chunk_placement`` makes it a no-op);
+      -- the "auto" policy sizes itself from CUDA memory statistics (it fails with "Torch
+      not compiled with CUDA enabled"), and offloading from CPU to CPU is meaningless
+      (``gemini_cpu_chunk_placement`` turns it into a no-op, so other fractions also work);
       ``max_prefetch=0`` -- prefetch overlaps all-gathers on a side stream CPU does not have;
       ``min_chunk_size_m=0.0``, ``search_range_m=1`` -- by default any model under 32 Mi
       elements goes into one always-gathered chunk, i.e. Gemini would not shard the

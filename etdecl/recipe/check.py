@@ -149,6 +149,88 @@ def encoders_used(lr: LoadedRecipe) -> Iterator[Problem]:
                           severity="warning")
 
 
+@check
+def parallel_plan_fits_plugin(lr: LoadedRecipe) -> Iterator[Problem]:
+    """Options each ColossalAI plugin accepts, and combinations it refuses."""
+    p = lr.recipe.parallel
+    t = lr.recipe.train
+    base = ("parallel",)
+    if p.plugin != "hybrid":
+        for key in ("tp", "pp"):
+            if getattr(p, key) > 1:
+                yield _err(lr, (*base, key), f"parallel.{key} > 1 needs plugin 'hybrid'",
+                           found=f"plugin '{p.plugin}'")
+    if p.plugin == "ddp":
+        if p.zero_stage:
+            yield _err(lr, (*base, "zero_stage"), "plugin 'ddp' does not shard optimizer state",
+                       hint="use plugin 'zero' (stage 1 or 2) or 'hybrid'")
+        if p.precision != "fp32":
+            yield _err(lr, (*base, "precision"), "plugin 'ddp' trains in fp32",
+                       expected="'fp32', or plugin 'zero'/'gemini'/'hybrid' for bf16/fp16",
+                       found=f"'{p.precision}'")
+    if p.plugin == "zero" and p.zero_stage == 0:
+        yield _err(lr, (*base, "zero_stage"), "plugin 'zero' needs ZeRO stage 1 or 2",
+                   expected="1 or 2", found="0")
+    if p.plugin == "gemini":
+        if p.zero_stage is not None:
+            yield _err(lr, (*base, "zero_stage"), "plugin 'gemini' always shards parameters, "
+                       "gradients and optimizer state; it takes no zero_stage")
+        if p.precision == "fp32":
+            yield _err(lr, (*base, "precision"), "plugin 'gemini' trains in bf16 or fp16",
+                       expected="'bf16' or 'fp16'", found="'fp32'")
+    if p.plugin == "hybrid" and (p.zero_stage or 0) > 0 and p.precision == "fp32":
+        yield _err(lr, (*base, "zero_stage"), "HybridParallelPlugin refuses ZeRO with fp32",
+                   hint="set parallel.precision to bf16 or fp16, or zero_stage to 0")
+    if p.microbatches is not None and p.pp == 1:
+        yield _err(lr, (*base, "microbatches"), "parallel.microbatches is for pipelines (pp > 1)")
+    if p.pp > 1 and p.microbatches is not None and p.microbatches < p.pp:
+        yield _err(lr, (*base, "microbatches"), f"parallel.microbatches ({p.microbatches}) must "
+                   f"be at least parallel.pp ({p.pp}) to keep every stage busy",
+                   expected=f">= {p.pp}")
+    if t.grad_accum > 1:
+        stage = p.zero_stage or (1 if p.plugin == "zero" else 0)
+        if p.plugin == "gemini" or (p.plugin in ("zero", "hybrid") and stage >= 2) or p.pp > 1:
+            why = ("a pipeline accumulates over parallel.microbatches" if p.pp > 1 else
+                   f"plugin '{p.plugin}' with ZeRO stage {3 if p.plugin == 'gemini' else stage} "
+                   "cannot skip gradient synchronisation")
+            yield _err(lr, ("train", "grad_accum"), f"train.grad_accum > 1 is not possible here: "
+                       f"{why}", hint="raise train.batch_size or use ZeRO stage 1 / ddp")
+    if p.overlap_p2p and p.pp == 1:
+        yield _err(lr, (*base, "overlap_p2p"), "parallel.overlap_p2p is for pipelines (pp > 1)")
+
+
+@check
+def parallel_plan_fits_model(lr: LoadedRecipe) -> Iterator[Problem]:
+    """tp must divide heads and hidden size, pp must not exceed the layers, and both need an
+    architecture with a shardformer policy. Read from the model config, without torch."""
+    from .modelinfo import SHARDFORMER_MODEL_TYPES, encoder_shape
+
+    p = lr.recipe.parallel
+    if p.tp == 1 and p.pp == 1:
+        return
+    for name, enc in lr.recipe.encoders.items():
+        key = "model" if enc.model is not None else "config"
+        shape = encoder_shape(enc, lr.origin_dir("encoders", name, key))
+        if shape is None:
+            continue
+        if shape.model_type not in SHARDFORMER_MODEL_TYPES:
+            what = "tp" if p.tp > 1 else "pp"
+            yield _err(lr, ("parallel", what), f"encoder '{name}' is a '{shape.model_type}' "
+                       f"model, which tensor/pipeline parallelism cannot split",
+                       expected=f"an architecture among {', '.join(SHARDFORMER_MODEL_TYPES)}",
+                       hint="use plugin 'zero' or 'gemini' to shard it instead")
+            continue
+        if p.tp > 1:
+            for label, n in (("attention heads", shape.heads), ("hidden size", shape.hidden)):
+                if n % p.tp:
+                    yield _err(lr, ("parallel", "tp"), f"parallel.tp ({p.tp}) must divide the "
+                               f"{label} of encoder '{name}' ({n})")
+        if p.pp > shape.layers:
+            yield _err(lr, ("parallel", "pp"), f"parallel.pp ({p.pp}) exceeds the "
+                       f"{shape.layers} layers of encoder '{name}'",
+                       expected=f"at most {shape.layers}")
+
+
 @data_check
 def data_fields_present(lr: LoadedRecipe) -> Iterator[Problem]:
     """When a data file exists, the fields the recipe maps appear in its first rows."""

@@ -50,7 +50,7 @@ class Problem:
         if details:
             text += f" ({', '.join(details)})"
         if self.hint:
-            text += f". {self.hint}"
+            text += f"; {self.hint}"
         return text
 
     def to_dict(self) -> dict:

@@ -127,12 +127,34 @@ HeadConfig = Annotated[ClassifyHead, Field(discriminator="type")]
 
 
 class ParallelConfig(Section):
-    """How training is spread over processes; a single-process recipe needs none of it."""
+    """How training is spread over processes; a single-process recipe needs none of it.
 
-    plugin: Literal["ddp"] = "ddp"
-    """ColossalAI Booster plugin: `ddp` (TorchDDPPlugin), data parallel over `--nproc` processes."""
-    precision: Literal["fp32"] = "fp32"
-    """Numeric precision of training."""
+    The data-parallel size is derived: processes / (tp × pp).
+    """
+
+    plugin: Literal["ddp", "zero", "gemini", "hybrid"] = "ddp"
+    """ColossalAI Booster plugin: `ddp` (TorchDDPPlugin), `zero` (LowLevelZeroPlugin, ZeRO-1/2),
+    `gemini` (GeminiPlugin, chunked ZeRO-3), `hybrid` (HybridParallelPlugin: tp × pp × dp)."""
+    zero_stage: Literal[0, 1, 2] | None = None
+    """ZeRO stage: 1 or 2 with `zero` (default 1); 0, 1 or 2 with `hybrid` (default 0).
+    `gemini` always shards parameters too (stage 3) and takes no stage."""
+    tp: Annotated[int, Field(ge=1)] = 1
+    """Tensor-parallel size (hybrid only): splits attention heads and FFN columns over processes."""
+    pp: Annotated[int, Field(ge=1)] = 1
+    """Pipeline-parallel size (hybrid only): splits the encoder's layers into stages."""
+    microbatches: Annotated[int, Field(ge=1)] | None = None
+    """Micro-batches per step through the pipeline (pp > 1); at least `pp`, default `pp`."""
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    """Training precision. `ddp` trains in fp32; ZeRO inside `hybrid` needs bf16 or fp16."""
+    gradient_checkpointing: bool = False
+    """Recompute encoder activations in the backward pass to save memory."""
+    overlap_communication: bool | None = None
+    """Overlap ZeRO gradient reduction with backward (zero, hybrid+ZeRO). Default: on with GPUs,
+    off on CPU, where it cannot work."""
+    overlap_p2p: bool | None = None
+    """Overlap pipeline send/receive with compute (pp > 1). Default: on with GPUs, off on CPU."""
+    world_size: Annotated[int, Field(ge=1)] | None = None
+    """Processes this plan is written for; when set, launching with another count is an error."""
 
 
 # ── training loop ────────────────────────────────────────────────────────────────────────────

@@ -9,15 +9,44 @@ from .errors import Problem, RecipeError
 from .validate import LoadedRecipe
 
 
+def layout(loaded: LoadedRecipe, world: int) -> tuple[int, int, int]:
+    """(dp, tp, pp) for this many processes; dp is what is left after tp × pp."""
+    p = loaded.recipe.parallel
+    return max(1, world // (p.tp * p.pp)), p.tp, p.pp
+
+
 def world_problems(loaded: LoadedRecipe, world: int) -> list[Problem]:
+    """world = dp × tp × pp, and the global batch splits evenly over dp and micro-batches."""
     t = loaded.recipe.train
+    p = loaded.recipe.parallel
     problems = []
-    if t.batch_size % (world * t.grad_accum):
+    where = loaded.where
+    if p.world_size is not None and p.world_size != world:
         problems.append(Problem(
-            f"train.batch_size ({t.batch_size}) must be divisible by the number of processes "
-            f"({world}) times train.grad_accum ({t.grad_accum})",
-            loc=loaded.where("train", "batch_size"), path="train.batch_size",
-            expected=f"a multiple of {world * t.grad_accum}"))
+            f"this plan is written for {p.world_size} processes, but {world} were launched",
+            loc=where("parallel", "world_size"), path="parallel.world_size",
+            expected=str(p.world_size), found=str(world)))
+    if world % (p.tp * p.pp):
+        problems.append(Problem(
+            f"{world} processes cannot be laid out as dp × tp ({p.tp}) × pp ({p.pp})",
+            loc=where("parallel", "tp" if p.tp > 1 else "pp"), path="parallel",
+            expected=f"a multiple of {p.tp * p.pp} processes", found=str(world)))
+        return problems
+    dp = world // (p.tp * p.pp)
+    if p.pp > 1:
+        micro = p.microbatches or p.pp
+        if t.batch_size % (dp * micro):
+            problems.append(Problem(
+                f"train.batch_size ({t.batch_size}) must be divisible by the data-parallel size "
+                f"({dp}) times parallel.microbatches ({micro})",
+                loc=where("train", "batch_size"), path="train.batch_size",
+                expected=f"a multiple of {dp * micro}"))
+    elif t.batch_size % (dp * t.grad_accum):
+        problems.append(Problem(
+            f"train.batch_size ({t.batch_size}) must be divisible by the data-parallel size "
+            f"({dp}) times train.grad_accum ({t.grad_accum})",
+            loc=where("train", "batch_size"), path="train.batch_size",
+            expected=f"a multiple of {dp * t.grad_accum}"))
     return problems
 
 

@@ -62,7 +62,7 @@ def test_pretrained_alias_loads_real_weights():
     from etdecl.recipe.aliases import resolve_model
 
     with safe_open(str(resolve_model("minilm-l6") / "model.safetensors"), "pt") as f:
-        key = next(k for k in f.keys() if k.endswith("word_embeddings.weight"))
+        key = next(k for k in f.keys() if k.endswith("word_embeddings.weight"))  # noqa: SIM118
         assert torch.equal(f.get_tensor(key), backbone.embeddings.word_embeddings.weight)
 
 
