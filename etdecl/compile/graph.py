@@ -30,6 +30,7 @@ class ModelGraph(nn.Module):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
         token_type_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,  # noqa: ARG002 - pipelines pass whole micro-batches
     ) -> torch.Tensor:
         encoder = self.encoders[self.wiring[self.head_name]]
         pooled = encoder(input_ids, attention_mask, token_type_ids)

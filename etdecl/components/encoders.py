@@ -33,7 +33,10 @@ class HFTextEncoder(nn.Module):
         kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None and self.uses_token_type_ids:
             kwargs["token_type_ids"] = token_type_ids
-        states = self.backbone(**kwargs).last_hidden_state
+        return self.pool(self.backbone(**kwargs).last_hidden_state, attention_mask)
+
+    def pool(self, states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Token states → one vector per example (first token, or mask-weighted mean)."""
         if self.pooling == "cls":
             return states[:, 0]
         mask = attention_mask.unsqueeze(-1).to(states.dtype)

@@ -153,9 +153,21 @@ class TrainBatches:
 def eval_batches(
     enc: Encoded, batch_size: int, world: int, rank: int, pad_id: int
 ) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor]]]:
-    """This rank's share of the dev set, sorted by length so batches carry little padding."""
+    """This rank's share of the dev set, sorted by length so batches carry little padding.
+
+    Every rank yields the same number of batches, because sharded plugins gather parameters
+    collectively in forward; a rank with a smaller share repeats a batch with an empty index.
+    """
     mine = np.arange(rank, len(enc), world)
     mine = mine[np.argsort(enc.lengths()[mine], kind="stable")]
-    for start in range(0, len(mine), batch_size):
-        index = mine[start : start + batch_size]
-        yield index, collate(enc, index, pad_id)
+    per_rank = -(-len(enc) // world)
+    n_batches = -(-per_rank // batch_size)
+    last = None
+    for b in range(n_batches):
+        index = mine[b * batch_size : (b + 1) * batch_size]
+        if len(index):
+            last = collate(enc, index, pad_id)
+            yield index, last
+        else:
+            filler = last if last is not None else collate(enc, np.arange(1), pad_id)
+            yield index, filler

@@ -52,10 +52,18 @@ def _fsync_dir(path: Path) -> None:
 
 
 class Checkpointer:
-    def __init__(self, run_dir: Path, booster: Any, rank: int) -> None:
+    def __init__(self, run_dir: Path, booster: Any, rank: int, sharded: bool = False) -> None:
         self.root = run_dir / "checkpoints"
         self.booster = booster
         self.rank = rank
+        self.sharded = sharded
+        """ZeRO, Gemini and hybrid plans save model and optimizer as folders of shards."""
+
+    def _model_path(self, folder: Path) -> Path:
+        return folder / ("model" if self.sharded else "model.safetensors")
+
+    def _optim_path(self, folder: Path) -> Path:
+        return folder / ("optimizer" if self.sharded else "optimizer.pt")
 
     # ── save ──────────────────────────────────────────────────────────────────────────────
 
@@ -70,16 +78,19 @@ class Checkpointer:
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir()
         _barrier()
-        self.booster.save_model(model, str(tmp / "model.safetensors"), use_safetensors=True)
-        self.booster.save_optimizer(optimizer, str(tmp / "optimizer.pt"))
+        self.booster.save_model(
+            model, str(self._model_path(tmp)), shard=self.sharded, use_safetensors=True
+        )
+        self.booster.save_optimizer(optimizer, str(self._optim_path(tmp)), shard=self.sharded)
         self.booster.save_lr_scheduler(scheduler, str(tmp / "scheduler.pt"))
         torch.save({"torch": torch.get_rng_state()}, tmp / f"rng-rank{self.rank}.pt")
         _barrier()
         if self.rank == 0:
             _atomic_write_text(tmp / "state.json", json.dumps(state, indent=2))
-            for f in tmp.iterdir():
-                with open(f, "rb") as fh:
-                    os.fsync(fh.fileno())
+            for f in tmp.rglob("*"):
+                if f.is_file():
+                    with open(f, "rb") as fh:
+                        os.fsync(fh.fileno())
             shutil.rmtree(final, ignore_errors=True)
             os.replace(tmp, final)
             _fsync_dir(self.root)
@@ -97,7 +108,9 @@ class Checkpointer:
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir()
         _barrier()
-        self.booster.save_model(model, str(tmp / "model.safetensors"), use_safetensors=True)
+        self.booster.save_model(
+            model, str(self._model_path(tmp)), shard=self.sharded, use_safetensors=True
+        )
         _barrier()
         if self.rank == 0:
             _atomic_write_text(tmp / "state.json", json.dumps(state, indent=2))
@@ -120,8 +133,8 @@ class Checkpointer:
         return path if (path / "state.json").is_file() else None
 
     def load(self, path: Path, model: Any, optimizer: Any, scheduler: Any) -> dict[str, Any]:
-        self.booster.load_model(model, str(path / "model.safetensors"))
-        self.booster.load_optimizer(optimizer, str(path / "optimizer.pt"))
+        self.booster.load_model(model, str(self._model_path(path)))
+        self.booster.load_optimizer(optimizer, str(self._optim_path(path)))
         self.booster.load_lr_scheduler(scheduler, str(path / "scheduler.pt"))
         rng_file = path / f"rng-rank{self.rank}.pt"
         if rng_file.is_file():

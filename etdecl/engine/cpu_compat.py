@@ -215,8 +215,9 @@ def patch_cpu_accelerator_sync() -> None:
 def patch_cpu_accelerator_streams() -> None:
     """CpuAccelerator.Stream/current_stream/stream raise; ZeRO and Gemini create streams."""
 
-    def stream_factory(self: CpuAccelerator, device: Any = None, priority: int = 0,
-                       **kwargs: Any) -> CpuStream:
+    def stream_factory(
+        self: CpuAccelerator, device: Any = None, priority: int = 0, **kwargs: Any
+    ) -> CpuStream:
         return CpuStream()
 
     def current_stream(self: CpuAccelerator, device: Any = None) -> CpuStream:
@@ -266,18 +267,41 @@ class TorchCPUAdamKernel:
     The grad tensor is never modified.
     """
 
-    def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8, weight_decay: float = 0.0, adamw_mode: bool = True) -> None:
+    def __init__(
+        self,
+        lr: float = 1e-3,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        adamw_mode: bool = True,
+    ) -> None:
         self.lr, self.beta1, self.beta2 = lr, beta1, beta2
         self.eps, self.weight_decay, self.adamw_mode = eps, weight_decay, adamw_mode
 
     @torch.no_grad()
-    def step(self, step: int, lr: float, beta1: float, beta2: float, eps: float,
-             weight_decay: float, bias_correction: bool, params: torch.Tensor,
-             grads: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor,
-             loss_scale: float = -1) -> None:
+    def step(
+        self,
+        step: int,
+        lr: float,
+        beta1: float,
+        beta2: float,
+        eps: float,
+        weight_decay: float,
+        bias_correction: bool,
+        params: torch.Tensor,
+        grads: torch.Tensor,
+        exp_avg: torch.Tensor,
+        exp_avg_sq: torch.Tensor,
+        loss_scale: float = -1,
+    ) -> None:
         self.lr, self.beta1, self.beta2, self.eps, self.weight_decay = (
-            lr, beta1, beta2, eps, weight_decay)
+            lr,
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+        )
         p = params.float()
         m = exp_avg.float()
         v = exp_avg_sq.float()
@@ -336,8 +360,9 @@ def patch_gemini_cpu_chunk_placement() -> None:
         if _on_cpu() and self.cuda_shard is None and self.cpu_shard is not None:
             self.cuda_shard, self.cpu_shard = self.cpu_shard, None
 
-    def shard_move(self: Chunk, device: torch.device, force_copy: bool = False,
-                   non_blocking: bool = False) -> None:
+    def shard_move(
+        self: Chunk, device: torch.device, force_copy: bool = False, non_blocking: bool = False
+    ) -> None:
         if not _on_cpu():
             return original_move(self, device, force_copy, non_blocking)
         if device.type != "cpu":
@@ -427,10 +452,14 @@ def remove_cpu_compat(names: Iterable[str] | None = None) -> list[str]:
 
 
 _PLUGIN_ALIASES = {
-    "ddp": "torch_ddp", "torch_ddp": "torch_ddp",
-    "zero": "low_level_zero", "zero1": "low_level_zero", "zero2": "low_level_zero",
+    "ddp": "torch_ddp",
+    "torch_ddp": "torch_ddp",
+    "zero": "low_level_zero",
+    "zero1": "low_level_zero",
+    "zero2": "low_level_zero",
     "low_level_zero": "low_level_zero",
-    "hybrid": "hybrid_parallel", "hybrid_parallel": "hybrid_parallel",
+    "hybrid": "hybrid_parallel",
+    "hybrid_parallel": "hybrid_parallel",
     "gemini": "gemini",
 }
 

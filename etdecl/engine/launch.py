@@ -132,6 +132,7 @@ def _elastic(
 
 def init_distributed(seed: int, single: bool) -> None:
     import colossalai
+    from colossalai.logging import get_dist_logger
 
     if single:
         colossalai.launch(
@@ -145,6 +146,7 @@ def init_distributed(seed: int, single: bool) -> None:
         )
     else:
         colossalai.launch_from_torch(backend="gloo", seed=seed, verbose=False)
+    get_dist_logger().set_level("WARNING")  # its INFO lines narrate every checkpoint shard
 
 
 def run_worker(spec: LaunchSpec, single: bool = False) -> int:

@@ -28,6 +28,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -115,20 +116,22 @@ class Trainer:
         from colossalai.booster import Booster
         from torch.optim.lr_scheduler import LambdaLR
 
-        from .plugins import make_plugin
+        from .plugins import make_optimizer, make_strategy
 
         t = self.recipe.train
         check_world(self.loaded, self.world)
         if t.deterministic:
             torch.use_deterministic_algorithms(True)
+        self.strategy = make_strategy(self.recipe.parallel, t)
         compiled = compile_recipe(self.loaded)
         self.compiled = compiled
         self.train_enc, self.dev_enc, self.splits = self._encode(compiled)
         self.dev_domains = [e.domain for e in self.splits.dev]
         pad_id = compiled.tokenizer.pad_token_id or 0
         self.pad_id = pad_id
+        st = self.strategy
         self.batches = TrainBatches(
-            self.train_enc, t.batch_size, self.world, self.rank, t.grad_accum, t.seed, pad_id
+            self.train_enc, t.batch_size, st.dp_size, st.dp_rank, t.grad_accum, t.seed, pad_id
         )
         if self.batches.steps_per_epoch == 0:
             raise RecipeError(
@@ -144,6 +147,11 @@ class Trainer:
         total = self.batches.steps_per_epoch * t.epochs
         self.total_steps = min(total, t.max_steps) if t.max_steps else total
         model = compiled.model
+        if self.recipe.parallel.gradient_checkpointing:
+            for encoder in model.encoders.values():
+                encoder.backbone.gradient_checkpointing_enable(
+                    gradient_checkpointing_kwargs={"use_reentrant": False}
+                )
         groups = [
             {
                 "params": [p for n, p in model.named_parameters() if not _no_decay(n)],
@@ -154,14 +162,14 @@ class Trainer:
                 "weight_decay": 0.0,
             },
         ]
-        optimizer = torch.optim.AdamW(groups, lr=t.lr)
+        optimizer = make_optimizer(st.kind, groups, t.lr)
         warmup = int(round(t.warmup * self.total_steps))
         scheduler = LambdaLR(optimizer, LinearWarmupDecay(warmup, self.total_steps))
-        self.booster = Booster(plugin=make_plugin(self.recipe.parallel))
+        self.booster = Booster(plugin=st.plugin)
         self.model, self.optimizer, _, _, self.scheduler = self.booster.boost(
             model, optimizer, lr_scheduler=scheduler
         )
-        self.ckpt = Checkpointer(self.run_dir, self.booster, self.rank)
+        self.ckpt = Checkpointer(self.run_dir, self.booster, self.rank, st.sharded_checkpoints)
         self.log = RunLog(self.run_dir, self.is_main)
         self.step = 0
         self.epoch = 0
@@ -189,44 +197,84 @@ class Trainer:
 
     # ── one optimizer step ────────────────────────────────────────────────────────────────
 
+    @staticmethod
+    def criterion(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return F.cross_entropy(logits.float(), batch["labels"])
+
     def _forward_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         logits = self.model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
-        return F.cross_entropy(logits, batch["labels"])
+        return self.criterion(logits, batch)
 
-    def train_step(self, micro_batches: list[dict[str, torch.Tensor]]) -> float:
+    def train_step(self, micro_batches: list[dict[str, torch.Tensor]]) -> torch.Tensor:
+        """One optimizer step; returns this rank's loss (zero where the rank does not report)."""
         self.model.train()
-        n = len(micro_batches)
-        total = 0.0
-        for i, batch in enumerate(micro_batches):
-            if i < n - 1:
-                with self.booster.no_sync(self.model, self.optimizer):
+        if self.strategy.pipeline:
+            out = self.booster.execute_pipeline(
+                iter(micro_batches), self.model, self.criterion, self.optimizer, return_loss=True
+            )
+            total = out["loss"].detach() if out["loss"] is not None else torch.zeros(())
+        else:
+            n = len(micro_batches)
+            total = torch.zeros(())
+            for i, batch in enumerate(micro_batches):
+                if i < n - 1:
+                    with self.booster.no_sync(self.model, self.optimizer):
+                        loss = self._forward_loss(batch) / n
+                        self.booster.backward(loss, self.optimizer)
+                else:
                     loss = self._forward_loss(batch) / n
                     self.booster.backward(loss, self.optimizer)
-            else:
-                loss = self._forward_loss(batch) / n
-                self.booster.backward(loss, self.optimizer)
-            total += loss.detach()
+                total += loss.detach().float()
         clip = self.recipe.train.clip_grad_norm
-        if clip is not None:
+        if clip is not None and not self.strategy.plugin_clips:
             self.optimizer.clip_grad_by_norm(clip)
         self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad()
         self.scheduler.step()
-        return total
+        return total if self.strategy.reports else torch.zeros(())
+
+    def _mean_over_replicas(self, value: float) -> float:
+        """Average a reported value over data-parallel replicas (non-reporting ranks add 0)."""
+        if self.world == 1:
+            return value
+        tensor = torch.tensor([value], dtype=torch.float64)
+        dist.all_reduce(tensor)
+        return float(tensor) / self.strategy.dp_size
 
     # ── evaluation ────────────────────────────────────────────────────────────────────────
 
+    def _eval_logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        if not self.strategy.pipeline:
+            return self.model(
+                batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]
+            ).float()
+        # the 1F1B schedule keeps train-time batch bookkeeping; eval must not disturb it
+        sched = self.strategy.plugin.scheduler
+        saved = (sched.num_microbatches, sched.last_batch_size)
+        try:
+            out = self.booster.execute_pipeline(
+                iter([batch]), self.model, self.criterion, return_loss=False, return_outputs=True
+            )
+        finally:
+            sched.num_microbatches, sched.last_batch_size = saved
+        return out["outputs"].float() if out["outputs"] is not None else None
+
     @torch.no_grad()
     def evaluate(self) -> dict[str, Any]:
+        """Dev metrics; every rank runs the same number of batches (sharded plugins gather
+        parameters collectively), and only reporting ranks contribute predictions."""
         self.model.eval()
+        st = self.strategy
         idx_all, pred_all, loss_sum = [], [], 0.0
         for index, batch in eval_batches(
-            self.dev_enc, self.recipe.train.eval_batch_size, self.world, self.rank, self.pad_id
+            self.dev_enc, self.recipe.train.eval_batch_size, st.dp_size, st.dp_rank, self.pad_id
         ):
-            logits = self.model(
-                batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]
-            )
-            loss_sum += float(F.cross_entropy(logits, batch["labels"], reduction="sum"))
+            logits = self._eval_logits(batch)
+            if logits is None or not st.reports or len(index) == 0:
+                continue
+            logits = logits[: len(index)]
+            labels = batch["labels"][: len(index)]
+            loss_sum += float(F.cross_entropy(logits, labels, reduction="sum"))
             idx_all.append(index)
             pred_all.append(logits.argmax(-1).numpy())
         mine = (
@@ -240,8 +288,9 @@ class Trainer:
         else:
             gathered = [mine]
         index = np.concatenate([g[0] for g in gathered])
-        preds = np.empty(len(self.dev_enc), dtype=np.int64)
+        preds = np.full(len(self.dev_enc), -1, dtype=np.int64)
         preds[index] = np.concatenate([g[1] for g in gathered])
+        assert (preds >= 0).all(), "some dev examples were not evaluated"
         metrics = classification_metrics(preds, self.dev_enc.labels, self.dev_domains)
         metrics["loss"] = sum(g[2] for g in gathered) / len(self.dev_enc)
         return metrics
@@ -308,11 +357,7 @@ class Trainer:
                     window_loss += float(loss)
                     window_n += 1
                     if self.step % t.log_every == 0 or self.step == self.total_steps:
-                        mean = window_loss / window_n
-                        if self.world > 1:
-                            tensor = torch.tensor([mean])
-                            dist.all_reduce(tensor)
-                            mean = float(tensor) / self.world
+                        mean = self._mean_over_replicas(window_loss / window_n)
                         self.log.log(
                             self.step,
                             "train",
@@ -393,7 +438,7 @@ class Trainer:
         table.add_column(style="bold")
         table.add_column()
         for k, v in rows:
-            table.add_row(k, v)
+            table.add_row(escape(k), escape(v))
         self.console.print(table)
         final = {
             "outcome": outcome,

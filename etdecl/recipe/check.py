@@ -181,6 +181,10 @@ def parallel_plan_fits_plugin(lr: LoadedRecipe) -> Iterator[Problem]:
     if p.plugin == "hybrid" and (p.zero_stage or 0) > 0 and p.precision == "fp32":
         yield _err(lr, (*base, "zero_stage"), "HybridParallelPlugin refuses ZeRO with fp32",
                    hint="set parallel.precision to bf16 or fp16, or zero_stage to 0")
+    if p.pp > 1 and (p.zero_stage or 0) > 1:
+        yield _err(lr, (*base, "zero_stage"), "with a pipeline (pp > 1) ZeRO stage must be 0 or "
+                   "1; HybridParallelPlugin refuses stage 2 (its gradient synchronisation across "
+                   "micro-batches would be prohibitive)", expected="0 or 1")
     if p.microbatches is not None and p.pp == 1:
         yield _err(lr, (*base, "microbatches"), "parallel.microbatches is for pipelines (pp > 1)")
     if p.pp > 1 and p.microbatches is not None and p.microbatches < p.pp:
@@ -225,6 +229,10 @@ def parallel_plan_fits_model(lr: LoadedRecipe) -> Iterator[Problem]:
                 if n % p.tp:
                     yield _err(lr, ("parallel", "tp"), f"parallel.tp ({p.tp}) must divide the "
                                f"{label} of encoder '{name}' ({n})")
+        if p.tp > 1 and shape.vocab % p.tp:
+            yield _err(lr, ("parallel", "tp"), f"parallel.tp ({p.tp}) must divide the vocabulary "
+                       f"of encoder '{name}' ({shape.vocab}); a padded vocabulary cannot be "
+                       "checkpointed by ColossalAI 0.5.0")
         if p.pp > shape.layers:
             yield _err(lr, ("parallel", "pp"), f"parallel.pp ({p.pp}) exceeds the "
                        f"{shape.layers} layers of encoder '{name}'",

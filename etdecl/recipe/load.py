@@ -15,7 +15,15 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import DocumentStartEvent
+from ruamel.yaml.events import (
+    DocumentStartEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    NodeEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+)
 from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
 
@@ -23,6 +31,12 @@ from .errors import Location, Problem, RecipeError
 
 PathKey = tuple[str | int, ...]
 GALLERY_PREFIX = "gallery:"
+MAX_RECIPE_BYTES = 2 * 1024 * 1024
+"""A recipe is a few kilobytes; a bigger file is refused before it is parsed."""
+MAX_VALUES = 100_000
+"""Values a recipe may expand to. YAML aliases share nodes, so a small file can stand for a
+huge tree (a "billion laughs"); copying it would take minutes and gigabytes."""
+TAG_HINT = "recipes name registered components by 'type:'; they never construct objects"
 
 
 @dataclass
@@ -103,16 +117,101 @@ def _describe_tag(node: Any) -> str | None:
     return str(value) if value else None
 
 
-def _plain(node: Any, file: str, path: PathKey, tree: Tree, problems: list[Problem]) -> Any:
-    """Copy a ruamel node into plain Python, recording positions and refusing explicit tags."""
+def short_tag(tag: str) -> str:
+    """`tag:yaml.org,2002:python/name:os.system` → `!!python/name:os.system`, as it was written."""
+    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,") else tag
+
+
+class _Frame:
+    """One open mapping or sequence while walking parser events."""
+
+    def __init__(self, kind: str, path: PathKey) -> None:
+        self.kind, self.path = kind, path
+        self.expect_key, self.key, self.index = True, "?", -1
+
+    def child_path(self) -> tuple[PathKey, bool]:
+        """Path of the node that starts now, and whether it is a mapping key."""
+        if self.kind == "seq":
+            self.index += 1
+            return (*self.path, self.index), False
+        if self.expect_key:
+            return self.path, True
+        return (*self.path, self.key), False
+
+    def node_done(self) -> None:
+        if self.kind == "map":
+            self.expect_key = not self.expect_key
+
+
+def explicit_tags(text: str, file: str) -> list[Problem]:
+    """Every explicit YAML tag (`!!python/...`, `!!int`, `!custom`, `!`), from parser events.
+
+    Runs before anything is constructed, so no tag ever reaches a constructor. Tags the YAML
+    core schema resolves (`!!int "3"`, `!!binary`, `!!set`) are refused too: they would change
+    a value's type behind the strict schema's back. Stops quietly at a syntax error, which the
+    loader then reports.
+    """
+    problems: list[Problem] = []
+    stack: list[_Frame] = []
+    try:
+        for event in _yaml().parse(io.StringIO(text)):
+            if isinstance(event, DocumentStartEvent):
+                stack.clear()
+                continue
+            if isinstance(event, (MappingEndEvent, SequenceEndEvent)):
+                stack.pop()
+                if stack:
+                    stack[-1].node_done()
+                continue
+            if not isinstance(event, NodeEvent):
+                continue
+            path, is_key = stack[-1].child_path() if stack else ((), False)
+            tag = getattr(event, "tag", None)
+            if tag:
+                mark = event.start_mark
+                problems.append(Problem(
+                    f"YAML tags are not allowed in recipes (found '{short_tag(str(tag))}')",
+                    loc=Location(file, mark.line + 1, mark.column + 1), path=dotted(path),
+                    hint=TAG_HINT))
+            if isinstance(event, (MappingStartEvent, SequenceStartEvent)):
+                if is_key:
+                    stack[-1].key = "?"
+                kind = "map" if isinstance(event, MappingStartEvent) else "seq"
+                stack.append(_Frame(kind, path))
+                continue
+            if is_key:
+                stack[-1].key = str(event.value) if isinstance(event, ScalarEvent) else "?"
+            if stack:
+                stack[-1].node_done()
+    except YAMLError:
+        pass
+    return problems
+
+
+class _TooBig(Exception):
+    def __init__(self, path: PathKey) -> None:
+        self.path = path
+
+
+def _plain(node: Any, file: str, path: PathKey, tree: Tree, problems: list[Problem],
+           budget: list[int] | None = None) -> Any:
+    """Copy a ruamel node into plain Python, recording positions and refusing explicit tags.
+
+    `budget` counts the values still allowed (see MAX_VALUES); running out raises _TooBig.
+    """
+    if budget is None:
+        budget = [MAX_VALUES]
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooBig(path)
     tag = _describe_tag(node)
     if tag is not None:
         problems.append(
             Problem(
-                f"YAML tags are not allowed in recipes (found '{tag}')",
+                f"YAML tags are not allowed in recipes (found '{short_tag(tag)}')",
                 loc=tree.values.get(path) or tree.keys.get(path) or Location(file),
                 path=dotted(path),
-                hint="recipes name registered components by 'type:'; they never construct objects",
+                hint=TAG_HINT,
             )
         )
         return None
@@ -133,7 +232,7 @@ def _plain(node: Any, file: str, path: PathKey, tree: Tree, problems: list[Probl
             tree.keys[sub] = _loc(file, _lc(node, key, value=False))
             tree.values[sub] = _loc(file, _lc(node, key, value=True))
             tree.origins[sub] = file
-            out[key] = _plain(node[key], file, sub, tree, problems)
+            out[key] = _plain(node[key], file, sub, tree, problems, budget)
         return out
     if isinstance(node, CommentedSeq):
         items = []
@@ -141,7 +240,7 @@ def _plain(node: Any, file: str, path: PathKey, tree: Tree, problems: list[Probl
             sub = (*path, i)
             tree.values[sub] = _loc(file, node.lc.item(i))
             tree.origins[sub] = file
-            items.append(_plain(item, file, sub, tree, problems))
+            items.append(_plain(item, file, sub, tree, problems, budget))
         return items
     if isinstance(node, bool) or node is None:
         return node
@@ -216,6 +315,9 @@ def _first_complex_key(text: str) -> Any:
 def parse_text(text: str, file: str) -> Tree:
     """Parse one YAML document. Raises RecipeError with located problems."""
     tree = Tree(data=None)
+    tags = explicit_tags(text, file)
+    if tags:
+        raise RecipeError(tags)
     try:
         docs = list(_yaml().load_all(io.StringIO(text)))
     except YAMLError as err:
@@ -244,7 +346,13 @@ def parse_text(text: str, file: str) -> Tree:
                                    found=kind_of(doc))])
     problems: list[Problem] = []
     tree.values[()] = Location(file, 1, 1)
-    tree.data = _plain(doc, file, (), tree, problems)
+    try:
+        tree.data = _plain(doc, file, (), tree, problems)
+    except _TooBig as big:
+        raise RecipeError([Problem(
+            f"the recipe expands to more than {MAX_VALUES} values",
+            loc=tree.key_where(big.path[:1]) or Location(file, 1, 1), path=dotted(big.path[:1]),
+            hint="YAML aliases (*name) repeat whole subtrees; a recipe needs far fewer")]) from None
     if problems:
         raise RecipeError(problems)
     return tree
@@ -252,6 +360,11 @@ def parse_text(text: str, file: str) -> Tree:
 
 def read_source(path: Path, shown: str) -> str:
     try:
+        size = path.stat().st_size
+        if size > MAX_RECIPE_BYTES and path.is_file():
+            raise RecipeError([Problem("recipe file is too large", loc=Location(shown),
+                                       expected=f"at most {MAX_RECIPE_BYTES} bytes",
+                                       found=f"{size} bytes")])
         raw = path.read_bytes()
     except FileNotFoundError:
         raise RecipeError([Problem("recipe file not found", loc=Location(shown))]) from None

@@ -1,0 +1,137 @@
+"""Shardformer policy for etdecl's ModelGraph, so HybridParallelPlugin can split it (tp, pp).
+
+ColossalAI picks policies by the model's class, and knows `BertModel`, not our graph of
+encoders and heads. This policy delegates the BERT layers' tensor-parallel replacements to
+ColossalAI's own `BertPolicy`, and for pipelines places the embeddings on the first stage,
+an even share of the encoder layers on every stage, and pooling plus the head on the last.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from colossalai.pipeline.stage_manager import PipelineStageManager
+from colossalai.shardformer.modeling.bert import BertPipelineForwards
+from colossalai.shardformer.policies.base_policy import Policy
+from colossalai.shardformer.policies.bert import BertPolicy
+from colossalai.shardformer.shard import ShardConfig
+from torch import Tensor, nn
+
+from ..compile.graph import ModelGraph
+
+
+def _backbone(graph: ModelGraph) -> nn.Module:
+    return graph.encoders[graph.wiring[graph.head_name]].backbone
+
+
+def graph_pipeline_forward(
+    self: ModelGraph,
+    input_ids: Tensor | None = None,
+    attention_mask: Tensor | None = None,
+    token_type_ids: Tensor | None = None,
+    labels: Tensor | None = None,  # noqa: ARG001 - the pipeline passes the whole micro-batch
+    hidden_states: Tensor | None = None,
+    stage_manager: PipelineStageManager | None = None,
+    stage_index: list[int] | None = None,
+    shard_config: ShardConfig | None = None,
+) -> Any:
+    """One pipeline stage of the graph: hidden states in, hidden states (or logits) out."""
+    encoder = self.encoders[self.wiring[self.head_name]]
+    kwargs = {}
+    if token_type_ids is not None and encoder.uses_token_type_ids:
+        kwargs["token_type_ids"] = token_type_ids
+    out = BertPipelineForwards.bert_model_forward(
+        encoder.backbone,
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        hidden_states=hidden_states,
+        stage_manager=stage_manager,
+        stage_index=stage_index,
+        shard_config=shard_config,
+        **kwargs,
+    )
+    if not stage_manager.is_last_stage():
+        return out  # {"hidden_states": ...} for the next stage
+    states = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+    return self.heads[self.head_name](encoder.pool(states, attention_mask))
+
+
+class ModelGraphPolicy(Policy):
+    """Tensor parallelism through BertPolicy's layer replacements; pipeline stages by layer."""
+
+    def config_sanity_check(self) -> None:
+        pass
+
+    def _bert_policy(self) -> BertPolicy:
+        inner = BertPolicy()
+        inner.set_model(_backbone(self.model))
+        inner.set_shard_config(self.shard_config)
+        inner.preprocess()
+        return inner
+
+    def preprocess(self) -> nn.Module:
+        self.tie_weight = False
+        return self.model
+
+    def module_policy(self) -> dict:
+        from transformers.models.bert.modeling_bert import BertEmbeddings
+
+        policy = self._bert_policy().module_policy()
+        # BertPolicy pads the vocabulary to a multiple of 64 × tp, and 0.5.0 then cannot gather
+        # that embedding's optimizer state when checkpointing; the plan requires tp | vocab, so
+        # the split needs no padding at all
+        for desc in policy[BertEmbeddings].sub_module_replacement or []:
+            if desc.suffix == "word_embeddings" and self.shard_config.enable_tensor_parallelism:
+                desc.kwargs = {**(desc.kwargs or {}), "make_vocab_size_divisible_by": 1}
+        manager = self.pipeline_stage_manager
+        if manager is not None:
+            layers = len(_backbone(self.model).encoder.layer)
+            stage_index = manager.get_stage_index(manager.distribute_layers(layers))
+            self.append_or_create_method_replacement(
+                description={
+                    "forward": partial(
+                        graph_pipeline_forward,
+                        stage_manager=manager,
+                        stage_index=stage_index,
+                        shard_config=self.shard_config,
+                    )
+                },
+                policy=policy,
+                target_key=ModelGraph,
+            )
+        return policy
+
+    def postprocess(self) -> nn.Module:
+        return self.model
+
+    def get_held_layers(self) -> list[nn.Module]:
+        manager = self.pipeline_stage_manager
+        assert manager is not None
+        backbone = _backbone(self.model)
+        held: list[nn.Module] = []
+        if manager.is_first_stage():
+            held.append(backbone.embeddings)
+        start, end = manager.get_stage_index(manager.distribute_layers(len(backbone.encoder.layer)))
+        held.extend(backbone.encoder.layer[start:end])
+        if manager.is_last_stage():
+            held.append(self.model.heads)
+        return held
+
+    def get_shared_params(self) -> list[dict[int, Tensor]]:
+        return []
+
+
+def stage_layout(layers: int, pp: int) -> list[tuple[int, int]]:
+    """Encoder layers [start, end) per pipeline stage, as PipelineStageManager distributes them
+    (the remainder goes to the middle stages)."""
+    counts = [layers // pp] * pp
+    remainder = layers % pp
+    first = pp // 2 - remainder // 2
+    for i in range(first, first + remainder):
+        counts[i] += 1
+    out, start = [], 0
+    for c in counts:
+        out.append((start, start + c))
+        start += c
+    return out
