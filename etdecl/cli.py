@@ -204,6 +204,16 @@ def train(
     raise typer.Exit(code)
 
 
+# Verbs that live in their own modules (etdecl/commands/), all torch-free.
+from .commands import diff as _diff  # noqa: E402
+from .commands import migrate as _migrate  # noqa: E402
+from .commands import recipes as _recipes  # noqa: E402
+
+app.add_typer(_recipes.app, name="recipes")
+app.command("diff")(_diff.diff)
+app.command("migrate")(_migrate.migrate)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app(prog_name="etdecl")
 

@@ -18,9 +18,11 @@ from ruamel.yaml.error import YAMLError
 from .errors import Location, Problem, RecipeError
 from .load import (
     GALLERY_PREFIX,
+    MAX_VALUES,
     PathKey,
     Tree,
     dotted,
+    explicit_tags,
     kind_of,
     parse_text,
     read_source,
@@ -187,11 +189,34 @@ def parse_override(spec: str) -> tuple[list[str | int], Any]:
         raise ValueError("expected KEY.PATH=VALUE")
     key, _, raw = spec.partition("=")
     path = _parse_override_path(key.strip())
+    tags = explicit_tags(raw, "--set")
+    if tags:  # as in recipe files: no tag reaches a constructor, not even a safe one
+        raise ValueError(f"value is not valid YAML for a recipe: {tags[0].message}")
     try:
         value = YAML(typ="safe", pure=True).load(io.StringIO(raw)) if raw.strip() else ""
     except YAMLError as err:
         raise ValueError(f"value is not valid YAML: {str(err).splitlines()[0]}") from None
+    except Exception as err:  # noqa: BLE001 - odd input the YAML library fails on
+        raise ValueError(f"value is not valid YAML: {err}") from None
+    _check_value_size(value)
     return path, value
+
+
+def _check_value_size(value: Any) -> None:
+    """Refuse values that refer to themselves (`&a [*a]`) or expand past MAX_VALUES."""
+    budget = MAX_VALUES
+    todo: list[tuple[Any, frozenset[int]]] = [(value, frozenset())]
+    while todo:
+        node, above = todo.pop()
+        budget -= 1
+        if budget < 0:
+            raise ValueError(f"value expands to more than {MAX_VALUES} values")
+        if isinstance(node, (dict, list)):
+            if id(node) in above:
+                raise ValueError("value contains itself (a YAML alias of its own anchor)")
+            inner = above | {id(node)}
+            items = list(node.keys()) + list(node.values()) if isinstance(node, dict) else node
+            todo.extend((x, inner) for x in items)
 
 
 def apply_overrides(tree: Tree, overrides: list[str]) -> Tree:

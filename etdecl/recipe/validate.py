@@ -264,6 +264,25 @@ def structural_problems(tree: Tree) -> tuple[Recipe | None, list[Problem]]:
         return None, unique
 
 
+def _explain_old_format(tree: Tree, problems: list[Problem]) -> list[Problem]:
+    """A version-0 recipe gets one 'run etdecl migrate' problem instead of the errors its old
+    layout causes (missing 'etdecl', unknown 'text'/'label' keys in data sources)."""
+    from .migrate import FIELD_KEYS, SPLITS, old_format_problem
+
+    file = tree.values[()].file if () in tree.values else ""
+    old = old_format_problem(tree.data, tree.key_where, file)
+    if old is None:
+        return problems
+    explained = {f"data.{s}.{k}" for s in SPLITS for k in FIELD_KEYS}
+
+    def caused_by_old_format(p: Problem) -> bool:
+        return ((p.path == "(top level)" and p.message == "missing required key 'etdecl'")
+                or (p.path == "etdecl" and p.message == "unsupported recipe format version")
+                or (p.path in explained and p.message.startswith("unknown key")))
+
+    return [old] + [p for p in problems if not caused_by_old_format(p)]
+
+
 def _sort_key(p: Problem) -> tuple:
     loc = p.loc or Location("")
     return (loc.file, loc.line, loc.col, p.path)
@@ -280,7 +299,7 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None,
         tree = apply_overrides(tree, overrides)
     recipe, problems = structural_problems(tree)
     if recipe is None:
-        raise RecipeError(sorted(problems, key=_sort_key))
+        raise RecipeError(_explain_old_format(tree, sorted(problems, key=_sort_key)))
     loaded = LoadedRecipe(recipe, tree, path, fingerprint(recipe), overrides=list(overrides or []))
     found = cross_checks(loaded, check_data=check_data)
     errors = [p for p in found if p.severity == "error"]
