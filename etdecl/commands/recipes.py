@@ -39,11 +39,12 @@ def list_recipes(
     from rich.table import Table
 
     from ..recipe.gallery import entries
+    from ..recipe.load import show_path
     from ..recipe.resolve import gallery_dir
 
     found = entries()
     if fmt is ListFormat.json:
-        rows = [{"name": e.name, "file": str(e.path), "description": e.description,
+        rows = [{"name": e.name, "file": show_path(e.path), "description": e.description,
                  "extends": e.extends, "error": e.error} for e in found]
         out.print(json.dumps(rows, indent=2), markup=False)
         return

@@ -44,8 +44,9 @@ def _files() -> list[Path]:
     root = gallery_dir()
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir()
-                  if p.suffix in (".yaml", ".yml") and not p.name.startswith("_") and p.is_file())
+    return sorted((p for p in root.iterdir()
+                   if p.suffix in (".yaml", ".yml") and not p.name.startswith("_") and p.is_file()),
+                  key=lambda p: p.stem)
 
 
 def entries() -> list[Entry]:
@@ -238,7 +239,13 @@ def _tidy(node: Any, top: bool = False) -> Any:
     return node
 
 
-FIRST_KEYS = ("etdecl", "name", "description")
+def _in_schema_order(node: Any, canonical: Any) -> Any:
+    """The merged tree's keys in the order the schema declares them (the order `show` uses)."""
+    if not isinstance(node, dict) or not isinstance(canonical, dict):
+        return node
+    order = {k: i for i, k in enumerate(canonical)}
+    keys = sorted(node, key=lambda k: order.get(k, len(order)))
+    return {k: _in_schema_order(node[k], canonical.get(k)) for k in keys}
 
 
 def resolved_copy(src: Path, dest: Path, name: str) -> str:
@@ -250,8 +257,9 @@ def resolved_copy(src: Path, dest: Path, name: str) -> str:
     for path, _ in list(_path_keys(data)):
         value = _get(data, path)
         _set(data, path, rebase_path(value, _origin_dir(tree, path, src.parent), new_dir))
-    ordered = {k: data[k] for k in FIRST_KEYS if k in data}
-    ordered.update((k, v) for k, v in data.items() if k not in ordered)
+    from .validate import canonical_dict, load_recipe
+
+    ordered = _in_schema_order(data, canonical_dict(load_recipe(src, check_data=False).recipe))
     y = YAML()
     y.indent(mapping=2, sequence=4, offset=2)
     y.width = 4096
