@@ -48,16 +48,19 @@ def file_sha256(path: Path) -> str:
 
 def _text(row: Row, name: str, role: str) -> str:
     if name not in row.values:
-        raise DataError(row.file, row.line, f"missing field '{name}' ({role})")
+        raise DataError(row.file, row.line, f"missing field '{name}' ({role})",
+                        f"missing field '{name}'")
     value = row.values[name]
     if not isinstance(value, str):
         raise DataError(
             row.file,
             row.line,
             f"field '{name}' ({role}) must be a string, found {type(value).__name__}",
+            f"field '{name}' is not a string",
         )
     if not value.strip():
-        raise DataError(row.file, row.line, f"field '{name}' ({role}) is empty")
+        raise DataError(row.file, row.line, f"field '{name}' ({role}) is empty",
+                        f"field '{name}' is empty")
     return value
 
 
@@ -66,18 +69,21 @@ def row_to_example(row: Row, loaded: LoadedRecipe, label_index: dict[str, int]) 
     text = _text(row, f.text, "text")
     pair = _text(row, f.text_pair, "text_pair") if f.text_pair else None
     if f.label not in row.values:
-        raise DataError(row.file, row.line, f"missing field '{f.label}' (label)")
+        raise DataError(row.file, row.line, f"missing field '{f.label}' (label)",
+                        f"missing field '{f.label}'")
     raw = row.values[f.label]
     label = str(raw).lower() if isinstance(raw, bool) else str(raw)
     if label not in label_index:
         known = ", ".join(label_index)
         raise DataError(
-            row.file, row.line, f"label '{label}' is not one of the head's labels ({known})"
+            row.file, row.line, f"label '{label}' is not one of the head's labels ({known})",
+            "label not among the head's labels",
         )
     domain = None
     if f.domain:
         if f.domain not in row.values:
-            raise DataError(row.file, row.line, f"missing field '{f.domain}' (domain)")
+            raise DataError(row.file, row.line, f"missing field '{f.domain}' (domain)",
+                            f"missing field '{f.domain}'")
         domain = str(row.values[f.domain])
     return Example(text, pair, label_index[label], domain, row.file, row.line)
 
@@ -86,7 +92,8 @@ def _keep(row: Row, where: dict[str, set[str]]) -> bool:
     for key, allowed in where.items():
         value = row.values.get(key)
         if value is None:
-            raise DataError(row.file, row.line, f"missing field '{key}' (used by data.where)")
+            raise DataError(row.file, row.line, f"missing field '{key}' (used by data.where)",
+                            f"missing field '{key}'")
         if str(value) not in allowed:
             return False
     return True
@@ -106,26 +113,23 @@ def read_split(
     label_index = {name: i for i, name in enumerate(labels)}
     where = {k: {_norm(v) for v in vs} for k, vs in data.where.items()}
     out: list[Example] = []
-    rows = iter_rows(path, shown, source.format)
-    while True:
-        try:
-            row = next(rows)
-        except StopIteration:
-            break
-        except DataError as err:
-            # a broken file (bad encoding, truncated line) cannot be read past this point
-            if data.on_bad_row == "skip" and err.line:
-                skipped[f"{shown}: {err.message.split(':')[0]}"] += 1
-                break
-            raise
+    skip = data.on_bad_row == "skip"
+
+    def count(err: DataError) -> None:
+        skipped[f"{shown}: {err.kind}"] += 1
+
+    # Under `skip`, rows the reader can read past (bad encoding or JSON, a wrong column count,
+    # a truncated last line) are counted and reading goes on; a file that cannot be read at
+    # all (empty, bad header) is an error under either policy: it has no row to skip.
+    for row in iter_rows(path, shown, source.format, count if skip else None):
         try:
             if not _keep(row, where):
                 continue
             out.append(row_to_example(row, loaded, label_index))
         except DataError as err:
-            if data.on_bad_row == "error":
+            if not skip:
                 raise
-            skipped[f"{shown}: {err.message.split(' (')[0]}"] += 1
+            count(err)
     if not out:
         raise DataError(shown, 0, "no usable rows (check data.where and the field mapping)")
     if source.limit is not None and source.limit < len(out):

@@ -272,11 +272,17 @@ def data_fields_present(lr: LoadedRecipe) -> Iterator[Problem]:
             yield Problem(f"data file not found (checked at training time): {shown}",
                           loc=lr.where("data", split), path=f"data.{split}", severity="warning")
             continue
+        bad: list[DataError] = []
+        skip = data.on_bad_row == "skip"
         try:
-            rows = peek_rows(path, shown, src.format)
+            rows = peek_rows(path, shown, src.format, on_bad_line=bad.append if skip else None)
         except DataError as err:
             yield _err(lr, ("data", split), str(err))
             continue
+        if bad:  # under `on_bad_row: skip` a bad row is counted at training time, not an error
+            yield Problem(f"{len(bad)} bad row(s) among the first rows will be skipped "
+                          f"(first: {bad[0]})", loc=lr.where("data", split),
+                          path=f"data.{split}", severity="warning")
         present = set().union(*(r.values.keys() for r in rows)) if rows else set()
         for path_key, field in wanted:
             if field not in present:
