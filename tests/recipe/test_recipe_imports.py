@@ -40,9 +40,25 @@ def run_probe(*args: str) -> dict:
     (("validate", "tests/assets/valid/base.yaml", "--set", "train.lr=3e-5"), 0),
     (("show", "tests/assets/extends/child.yaml", "--origin"), 0),
     (("schema", "--check"), 0),
-], ids=["gallery", "malformed", "override", "show", "schema"])
+    (("recipes", "list"), 0),
+    (("recipes", "show", "quickstart"), 0),
+    (("diff", "recipes/quickstart.yaml", "recipes/quickstart-smoke.yaml", "--format", "json"), 1),
+    (("migrate", "--check", "recipes/"), 0),
+], ids=["gallery", "malformed", "override", "show", "schema", "recipes-list", "recipes-show",
+        "diff", "migrate-check"])
 def test_cli_does_not_import_the_training_stack(args: tuple[str, ...], exit_code: int) -> None:
     assert run_probe(*args) == {"exit": exit_code, "heavy": []}
+
+
+def test_writing_verbs_do_not_import_the_training_stack(tmp_path: Path) -> None:
+    """`recipes init` (both ways) and `migrate` writing a file stay torch-free too."""
+    old = tmp_path / "old.yaml"
+    old.write_text("name: old\ndata: {train: {path: a.jsonl, text: body}}\n")
+    for args in (("recipes", "init", "quickstart-smoke", str(tmp_path / "a.yaml")),
+                 ("recipes", "init", "quickstart-smoke", str(tmp_path / "b.yaml"), "--resolve"),
+                 ("migrate", str(old))):
+        assert run_probe(*args) == {"exit": 0, "heavy": []}, args
+    assert "etdecl: 1" in old.read_text()
 
 
 def test_importtime_of_console_validate() -> None:
