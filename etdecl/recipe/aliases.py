@@ -29,14 +29,23 @@ MODEL_ALIASES: dict[str, Alias] = {
 
 
 def package_dir(package: str) -> Path | None:
-    """Folder of an installed package, or None; the package is located, not imported."""
+    """Folder of an installed package, or None; the package is located, never imported.
+
+    Only the top-level name goes to `find_spec`: for a dotted name it would import the parent
+    packages, running their code (a recipe saying `package: evil.data` would execute `evil`).
+    Subpackages are found as folders under the top-level one.
+    """
+    parts = package.split(".")
+    if not all(part.isidentifier() for part in parts):
+        return None
     try:
-        spec = importlib.util.find_spec(package)
+        spec = importlib.util.find_spec(parts[0])
     except (ImportError, ValueError):
         return None
     if spec is None or not spec.submodule_search_locations:
         return None
-    return Path(next(iter(spec.submodule_search_locations)))
+    folder = Path(next(iter(spec.submodule_search_locations))).joinpath(*parts[1:])
+    return folder if folder.is_dir() else None
 
 
 def is_alias_like(name: str) -> bool:
