@@ -19,14 +19,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("torch", "transformers", "colossalai", "numpy")
 
-PROBE = """
+PROBE = f"""
 import json, sys
 from typer.testing import CliRunner
 from etdecl.cli import app
 r = CliRunner().invoke(app, ["validate", "recipes"])
-print(json.dumps({"exit": r.exit_code,
-                  "heavy": sorted(m for m in sys.modules if m.split('.')[0] in %r)}))
-""" % (HEAVY,)
+print(json.dumps({{"exit": r.exit_code,
+                  "heavy": sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})}}))
+"""
 
 
 def main() -> None:

@@ -1,60 +1,136 @@
-"""`etdecl plan`: compile a recipe without training and show what would run."""
+"""`etdecl plan`: compile a recipe without training and show what would run where.
+
+Prints the module tree with parameters per component, the tokenizer, batch and step counts,
+and per rank: data-parallel replica, pipeline stage with its encoder layers, tensor-parallel
+rank, and estimated memory (parameters, gradients, optimizer state, activations).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree as RichTree
 from torch import nn
 
+from .recipe.errors import RecipeError
 from .recipe.validate import LoadedRecipe
 
-
-def _params(module: nn.Module) -> tuple[int, int]:
-    total = sum(p.numel() for p in module.parameters())
-    trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
-    return total, trainable
+PLUGIN_NAMES = {"ddp": "TorchDDPPlugin", "zero": "LowLevelZeroPlugin", "gemini": "GeminiPlugin",
+                "hybrid": "HybridParallelPlugin"}
 
 
-def _fmt(n: int) -> str:
+def _params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _fmt(n: float) -> str:
     for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
         if n >= size:
             return f"{n / size:.2f}{unit}"
-    return str(n)
+    return str(int(n))
+
+
+def _mib(n: float) -> str:
+    return f"{n / 2**20:,.1f}"
+
+
+_SPLIT_NAMES = ("query.", "key.", "value.", "intermediate.dense.",
+                "attention.output.dense.weight", "output.dense.weight")
+
+
+def part_sizes(model: nn.Module, encoder: str, head: str):
+    """Parameter counts of embeddings, one encoder layer (and its tp-split share), the head."""
+    from .engine.layout import PartSizes
+
+    backbone = model.encoders[encoder].backbone
+    emb = backbone.embeddings
+    layer = backbone.encoder.layer[0]
+    split = sum(p.numel() for n, p in layer.named_parameters()
+                if any(n.startswith(s) or f".{s}" in f".{n}" for s in _SPLIT_NAMES))
+    return PartSizes(_params(emb), emb.word_embeddings.weight.numel(), _params(layer), split,
+                     _params(model.heads[head]))
+
+
+def typical_length(lengths: np.ndarray, batch: int, max_length: int) -> int:
+    """Expected longest sequence in a random batch: dynamic padding pads to it."""
+    if len(lengths) == 0:
+        return max_length
+    q = 1.0 - 1.0 / (batch + 1)
+    return int(min(max_length, np.quantile(lengths, q)))
+
+
+def rank_table(loaded: LoadedRecipe, compiled: Any, world: int, seq_len: int) -> Table:
+    from .engine.layout import plan_ranks
+    from .recipe.modelinfo import encoder_shape
+
+    recipe = loaded.recipe
+    enc_cfg = recipe.encoders[compiled.encoder]
+    key = "model" if enc_cfg.model is not None else "config"
+    shape = encoder_shape(enc_cfg, loaded.origin_dir("encoders", compiled.encoder, key))
+    parts = part_sizes(compiled.model, compiled.encoder, compiled.head)
+    t = recipe.train
+    ranks = plan_ranks(recipe.parallel, shape, parts, world, t.batch_size, t.grad_accum, seq_len)
+    table = Table(title=f"per rank ({world} process(es); memory in MiB, estimated for "
+                        f"sequences of {seq_len} tokens)")
+    for col in ("rank", "dp", "pp stage", "tp", "encoder layers", "also holds", "params",
+                "params", "grads", "optimizer", "activations", "total"):
+        table.add_column(col, justify="right" if col not in ("also holds",) else "left")
+    for r in ranks:
+        extra = ", ".join(x for x, on in (("embeddings", r.embeddings), ("head", r.head)) if on)
+        table.add_row(str(r.rank), str(r.dp), str(r.pp_stage), str(r.tp),
+                      f"{r.layers[0]}–{r.layers[1] - 1}" if r.layers[1] > r.layers[0] else "-",
+                      extra, _fmt(r.params), _mib(r.memory["parameters"]),
+                      _mib(r.memory["gradients"]), _mib(r.memory["optimizer"]),
+                      _mib(r.memory["activations"]), _mib(r.total))
+    return table
 
 
 def print_plan(loaded: LoadedRecipe, world_size: int, console: Console) -> None:
     from .compile import compile_recipe
     from .data.examples import load_splits
+    from .data.tokens import encode_cached
+    from .engine.layout import tp_split_weights
     from .quiet import quiet_third_party
+    from .recipe.world import world_problems
 
     quiet_third_party()
+    problems = world_problems(loaded, world_size)
+    if problems:
+        raise RecipeError(problems)
     recipe = loaded.recipe
     compiled = compile_recipe(loaded)
     model = compiled.model
 
-    total, trainable = _params(model)
-    root = RichTree(f"[bold]{recipe.name}[/bold]  ModelGraph  {_fmt(total)} parameters "
+    total = _params(model)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    root = RichTree(f"[bold]{escape(recipe.name)}[/bold]  ModelGraph  {_fmt(total)} parameters "
                     f"({_fmt(trainable)} trainable)")
     encs = root.add("encoders")
     for name, enc in model.encoders.items():
         cfg = enc.backbone.config
-        n, _ = _params(enc)
-        encs.add(f"{name}: {type(enc.backbone).__name__} ({cfg.model_type}, "
-                 f"{cfg.num_hidden_layers} layers, hidden {cfg.hidden_size}, "
-                 f"{cfg.num_attention_heads} heads, vocab {cfg.vocab_size}), "
-                 f"pooling {enc.pooling}  [cyan]{_fmt(n)}[/cyan]")
+        encs.add(escape(f"{name}: {type(enc.backbone).__name__} ({cfg.model_type}, "
+                        f"{cfg.num_hidden_layers} layers, hidden {cfg.hidden_size}, "
+                        f"{cfg.num_attention_heads} heads, vocab {cfg.vocab_size}), "
+                        f"pooling {enc.pooling}") + f"  [cyan]{_fmt(_params(enc))}[/cyan]")
     heads = root.add("heads")
     for name, head in model.heads.items():
-        n, _ = _params(head)
         spec = recipe.heads[name]
-        heads.add(f"{name}: {spec.type} ← {spec.input}, {len(spec.labels)} labels "
-                  f"{spec.labels}  [cyan]{_fmt(n)}[/cyan]")
+        heads.add(escape(f"{name}: {spec.type} ← {spec.input}, {len(spec.labels)} labels "
+                         f"{spec.labels}") + f"  [cyan]{_fmt(_params(head))}[/cyan]")
     console.print(root)
 
     tok = compiled.tokenizer
     splits = load_splits(loaded, compiled.labels)
-    t = recipe.train
+    t, p = recipe.train, recipe.parallel
+    train_enc = encode_cached(splits.train, tok, recipe.data.max_length, splits.sources["train"])
+    dp = max(1, world_size // (p.tp * p.pp))
+    micro = (p.microbatches or p.pp) if p.pp > 1 else t.grad_accum
+    micro_batch = max(1, t.batch_size // dp // micro)
+    seq_len = typical_length(train_enc.lengths(), micro_batch, recipe.data.max_length)
     steps_per_epoch = len(splits.train) // t.batch_size
     total_steps = steps_per_epoch * t.epochs
     if t.max_steps:
@@ -62,24 +138,28 @@ def print_plan(loaded: LoadedRecipe, world_size: int, console: Console) -> None:
     table = Table(show_header=False, title="plan")
     table.add_column(style="bold")
     table.add_column()
+    layout = f"dp {dp} × tp {p.tp} × pp {p.pp}"
+    zero = {"zero": p.zero_stage or 1, "gemini": 3}.get(p.plugin, p.zero_stage or 0)
     rows = [
         ("tokenizer", f"{type(tok).__name__}, vocab {len(tok)}, max_length "
                       f"{recipe.data.max_length}, from {tok.name_or_path}"),
-        ("parallel", f"{recipe.parallel.plugin} (ColossalAI TorchDDPPlugin), "
-                     f"{world_size} process(es), precision {recipe.parallel.precision}"),
-        ("batch", f"global {t.batch_size} = {world_size} process(es) × "
-                  f"{t.grad_accum} micro-batch(es) × "
-                  f"{t.batch_size // max(1, world_size * t.grad_accum)} examples"),
-        ("data", f"{len(splits.train)} train / {len(splits.dev)} dev examples"),
+        ("parallel", f"{p.plugin} (ColossalAI {PLUGIN_NAMES[p.plugin]}), {world_size} "
+                     f"process(es) = {layout}, ZeRO stage {zero}, precision {p.precision}"
+                     + (", gradient checkpointing" if p.gradient_checkpointing else "")),
+        ("batch", f"global {t.batch_size} = dp {dp} × {micro} micro-batch(es) × "
+                  f"{micro_batch} examples"),
+        ("data", f"{len(splits.train)} train / {len(splits.dev)} dev examples; "
+                 f"typical padded length {seq_len} tokens"),
         ("steps", f"{steps_per_epoch} per epoch × {t.epochs} epoch(s) → {total_steps} "
                   f"optimizer steps, {int(round(t.warmup * total_steps))} warmup"),
         ("evaluation", f"every {t.eval_every} steps and at epoch end" if t.eval_every
                        else "at epoch end"),
         ("fingerprint", loaded.fingerprint),
     ]
-    if t.batch_size % (world_size * t.grad_accum):
-        rows.append(("[red]problem[/red]", f"batch_size {t.batch_size} is not divisible by "
-                     f"{world_size} × {t.grad_accum}"))
+    split = tp_split_weights(p.tp)
+    if split:
+        rows.append(("tp splits", "; ".join(split)))
     for k, v in rows:
-        table.add_row(k, v)
+        table.add_row(k, escape(v))
     console.print(table)
+    console.print(rank_table(loaded, compiled, world_size, seq_len))

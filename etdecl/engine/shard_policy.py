@@ -120,18 +120,3 @@ class ModelGraphPolicy(Policy):
 
     def get_shared_params(self) -> list[dict[int, Tensor]]:
         return []
-
-
-def stage_layout(layers: int, pp: int) -> list[tuple[int, int]]:
-    """Encoder layers [start, end) per pipeline stage, as PipelineStageManager distributes them
-    (the remainder goes to the middle stages)."""
-    counts = [layers // pp] * pp
-    remainder = layers % pp
-    first = pp // 2 - remainder // 2
-    for i in range(first, first + remainder):
-        counts[i] += 1
-    out, start = [], 0
-    for c in counts:
-        out.append((start, start + c))
-        start += c
-    return out

@@ -1,0 +1,135 @@
+"""Where each part of the model sits on each rank, and how much memory each rank needs.
+
+Pure arithmetic over the recipe's parallel plan and the encoder's shape: `etdecl plan` prints
+it, and `bench/memory_estimate.py` compares it with the peak resident memory of real runs.
+
+Rank order follows ColossalAI's ProcessGroupMesh(dp, pp, tp): tp varies fastest, then pp.
+Memory model per rank (bytes), with P the parameters the rank holds:
+  parameters  P × bytes(precision)
+  gradients   P × bytes(precision), × 2 for DDP (its flat buckets), / dp under ZeRO-2 / Gemini
+  optimizer   Adam moments 8 bytes/param (+ 4 for fp32 master weights in mixed precision),
+              / dp under ZeRO-1/2 / Gemini; plus the step's transient: torch's multi-tensor
+              AdamW builds one fp32 temporary the size of the parameters it updates
+  activations per encoder layer held, for the micro-batches in flight (Korthikanti et al. 2022):
+              s·b·h·(10 + 24/t) + 5·a·s²·b/t elements in 16-bit units, doubled for fp32
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..recipe.modelinfo import EncoderShape
+from ..recipe.schema import ParallelConfig
+
+
+def stage_layout(layers: int, pp: int) -> list[tuple[int, int]]:
+    """Encoder layers [start, end) per pipeline stage, as ColossalAI's PipelineStageManager
+    distributes them (the remainder goes to the middle stages)."""
+    counts = [layers // pp] * pp
+    remainder = layers % pp
+    first = pp // 2 - remainder // 2
+    for i in range(first, first + remainder):
+        counts[i] += 1
+    out, start = [], 0
+    for c in counts:
+        out.append((start, start + c))
+        start += c
+    return out
+
+
+@dataclass
+class PartSizes:
+    """Parameter counts of the model's parts (from the compiled model or the config)."""
+
+    embeddings: int
+    word_embeddings: int
+    per_layer: int
+    per_layer_split: int
+    """Of `per_layer`, the weights tensor parallelism splits (attention and FFN matrices)."""
+    head: int
+
+
+@dataclass
+class RankPlan:
+    rank: int
+    dp: int
+    pp_stage: int
+    tp: int
+    layers: tuple[int, int]
+    embeddings: bool
+    head: bool
+    params: int
+    memory: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def total(self) -> float:
+        return sum(self.memory.values())
+
+
+def bert_part_sizes(shape: EncoderShape, type_vocab: int = 2, max_positions: int = 512,
+                    head: int = 0) -> PartSizes:
+    h, f = shape.hidden, shape.intermediate
+    word = shape.vocab * h
+    emb = word + max_positions * h + type_vocab * h + 2 * h
+    split = 4 * h * h + 3 * h + 2 * h * f + f  # q,k,v,o weights, q,k,v biases; FFN in
+    per_layer = split + h + 2 * 2 * h + h  # o bias, two LayerNorms, FFN output bias
+    return PartSizes(emb, word, per_layer, split, head)
+
+
+def _bytes(precision: str) -> int:
+    return 4 if precision == "fp32" else 2
+
+
+def plan_ranks(plan: ParallelConfig, shape: EncoderShape, parts: PartSizes, world: int,
+               batch_size: int, grad_accum: int, seq_len: int) -> list[RankPlan]:
+    """Layout and memory estimate of every rank for a world of `world` processes."""
+    tp, pp = plan.tp, plan.pp
+    dp = max(1, world // (tp * pp))
+    stages = stage_layout(shape.layers, pp)
+    micro = plan.microbatches or pp if pp > 1 else grad_accum
+    per_rank_batch = batch_size // dp
+    micro_batch = max(1, per_rank_batch // micro)
+    pbytes = _bytes(plan.precision)
+    zero = {"zero": plan.zero_stage or 1, "gemini": 3}.get(plan.plugin, plan.zero_stage or 0)
+    out = []
+    for rank in range(dp * pp * tp):
+        d, rest = divmod(rank, pp * tp)
+        stage, t = divmod(rest, tp)
+        start, end = stages[stage]
+        first, last = stage == 0, stage == pp - 1
+        n_layers = end - start
+        params = n_layers * (parts.per_layer - parts.per_layer_split
+                             + parts.per_layer_split // tp)
+        if first:
+            params += parts.embeddings - parts.word_embeddings + parts.word_embeddings // tp
+        if last:
+            params += parts.head
+        shard = dp if zero >= 3 else 1
+        grads = params * pbytes * (2 if plan.plugin == "ddp" else 1)
+        if zero >= 2:
+            grads /= dp
+        optim = params * (8 + (4 if plan.precision != "fp32" else 0) + 4)
+        if zero >= 1:
+            optim /= dp
+        in_flight = min(pp - stage, micro) if pp > 1 else 1
+        s, b, h, a = seq_len, micro_batch, shape.hidden, shape.heads
+        per_layer_act = (s * b * h * (10 + 24 / tp) + 5 * a * s * s * b / tp) * 2
+        act = per_layer_act * n_layers * in_flight * (pbytes / 2) * 1.0
+        if first:
+            act += s * b * h * 4 * 3  # embedding sum, LayerNorm, dropout outputs
+        if plan.gradient_checkpointing:
+            act = act / max(1, n_layers) + n_layers * s * b * h * pbytes
+        memory = {"parameters": params * pbytes / shard, "gradients": grads,
+                  "optimizer": optim, "activations": act}
+        out.append(RankPlan(rank, d, stage, t, (start, end), first, last, params, memory))
+    return out
+
+
+def tp_split_weights(tp: int) -> list[str]:
+    """Which weights tensor parallelism splits in a BERT layer (ColossalAI's BertPolicy)."""
+    if tp == 1:
+        return []
+    return ["attention.self.query/key/value: columns (Linear1D_Col)",
+            "attention.output.dense: rows (Linear1D_Row)",
+            "intermediate.dense: columns (Linear1D_Col)", "output.dense: rows (Linear1D_Row)",
+            "embeddings.word_embeddings: vocabulary (VocabParallelEmbedding1D)"]
