@@ -66,7 +66,7 @@ def launch(
     master_addr: str = "127.0.0.1",
     master_port: int | None = None,
 ) -> int:
-    console = Console(stderr=True)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
     run_dir = run_dir or Path(loaded.recipe.train.output_dir) / loaded.recipe.name
     try:
         check_world(loaded, nproc * nnodes)
@@ -158,7 +158,7 @@ def run_worker(spec: LaunchSpec, single: bool = False) -> int:
     from .checkpoint import ResumeError
     from .trainer import Trainer
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
     loaded = load_recipe(spec.recipe, spec.overrides)
     if loaded.fingerprint != spec.fingerprint:
         console.print("error: the recipe changed on disk after launch", markup=False)

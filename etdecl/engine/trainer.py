@@ -89,7 +89,7 @@ class Trainer:
         self.stop_after = stop_after
         self.rank = dist.get_rank()
         self.world = dist.get_world_size()
-        self.console = console or Console(stderr=True)
+        self.console = console or Console(stderr=True, highlight=False, soft_wrap=True)
         self.is_main = self.rank == 0
 
     # ── setup ─────────────────────────────────────────────────────────────────────────────
