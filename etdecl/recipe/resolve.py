@@ -203,7 +203,8 @@ def parse_override(spec: str) -> tuple[list[str | int], Any]:
 
 
 def _check_value_size(value: Any) -> None:
-    """Refuse values that refer to themselves (`&a [*a]`) or expand past MAX_VALUES."""
+    """Refuse values that refer to themselves (`&a [*a]`), expand past MAX_VALUES, or have
+    keys that are not strings (as recipe files do)."""
     budget = MAX_VALUES
     todo: list[tuple[Any, frozenset[int]]] = [(value, frozenset())]
     while todo:
@@ -211,6 +212,9 @@ def _check_value_size(value: Any) -> None:
         budget -= 1
         if budget < 0:
             raise ValueError(f"value expands to more than {MAX_VALUES} values")
+        if isinstance(node, dict) and not all(isinstance(k, str) for k in node):
+            key = next(k for k in node if not isinstance(k, str))
+            raise ValueError(f"mapping keys must be strings, found {kind_of(key)} {key!r}")
         if isinstance(node, (dict, list)):
             if id(node) in above:
                 raise ValueError("value contains itself (a YAML alias of its own anchor)")

@@ -176,7 +176,10 @@ def _data_path(loc: tuple, data: Any) -> PathKey:
 def _found(value: Any) -> str:
     if value is None:
         return "null"
-    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    try:
+        text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    except (TypeError, ValueError):  # e.g. a mapping with a list as a key, from --set
+        text = repr(value)
     if len(text) > 60:
         text = text[:57] + "..."
     kind = {dict: "mapping", list: "list", str: "string", bool: "boolean", int: "integer",

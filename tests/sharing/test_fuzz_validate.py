@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from fuzz_recipes import SEEDS, check, override_lists, recipe_files
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -41,3 +42,20 @@ def test_any_override_gives_located_problems(seed, data) -> None:
 
     overrides = data.draw(override_lists(seed))
     check("overrides", dump(seed, None).encode(), overrides, check_data=False)
+
+
+# Inputs that once escaped as something other than a located RecipeError, kept as regressions.
+FOUND = [
+    ["etdecl=? [1]"],  # a list as a mapping key: the problem text crashed in json.dumps
+    ["train.lr\x00"],  # a NUL in an override's name
+    ["heads.cls.labels=&a [*a]"],  # a value that contains itself: RecursionError
+    ["name=!!binary aGk="],  # a core tag in an override: bytes behind the schema's back
+]
+
+
+@pytest.mark.parametrize("overrides", FOUND, ids=range(len(FOUND)))
+def test_inputs_the_fuzzer_found(overrides: list[str]) -> None:
+    from fuzz_recipes import dump
+
+    assert check("found", dump(SEEDS[0], None).encode(), overrides, check_data=False) == \
+        "invalid"
