@@ -131,12 +131,10 @@ def _split(token: CommentToken | None) -> tuple[str, str]:
     """(end-of-line part, the lines below) of a post-value comment token."""
     if token is None:
         return "", ""
-    text = token.value
-    if not text.lstrip(" ").startswith("#"):  # no end-of-line comment: only lines below
-        first, _, rest = text.partition("\n")
-        return "", rest
-    first, nl, rest = text.partition("\n")
-    return first + nl, rest
+    first, nl, rest = token.value.partition("\n")
+    if first.lstrip(" ").startswith("#"):
+        return first + nl, rest
+    return "", rest  # no end-of-line comment: the first newline ends the key's own line
 
 
 def _set_post(cm: CommentedMap, key: Any, eol: str, below: str = "",
@@ -149,7 +147,9 @@ def _set_post(cm: CommentedMap, key: Any, eol: str, below: str = "",
             if not any(entry):
                 del cm.ca.items[key]
         return
-    text = (eol if eol.endswith("\n") or not eol else eol + "\n") if eol else "\n"
+    text = eol or "\n"
+    if not text.endswith("\n"):
+        text += "\n"
     mark = like.start_mark if like is not None and eol else CommentMark(0)
     entry = cm.ca.items.setdefault(key, [None, None, None, None])
     entry[2] = CommentToken(text + below, mark, None)
