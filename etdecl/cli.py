@@ -152,9 +152,13 @@ def plan(
         loaded = load_recipe(recipe, overrides or [])
     except RecipeError as e:
         raise _fail(e) from None
+    from .data.readers import DataError
     from .plan import print_plan
 
-    print_plan(loaded, world_size=nproc, console=out)
+    try:
+        print_plan(loaded, world_size=nproc, console=out)
+    except (RecipeError, DataError) as e:
+        raise _fail(e) from None
 
 
 @app.command()

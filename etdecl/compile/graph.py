@@ -10,6 +10,7 @@ from torch import nn
 
 from ..components.encoders import ENCODERS, HFTextEncoder, load_tokenizer
 from ..components.heads import HEADS
+from ..recipe.errors import Problem, RecipeError
 from ..recipe.validate import LoadedRecipe
 
 
@@ -52,7 +53,23 @@ def compile_recipe(loaded: LoadedRecipe) -> CompiledModel:
     torch.manual_seed(recipe.train.seed)
     encoders: dict[str, nn.Module] = {}
     for name, cfg in recipe.encoders.items():
-        encoders[name] = ENCODERS.get(cfg.type)(cfg, loaded.origin_dir("encoders", name, "model"))
+        try:
+            encoders[name] = ENCODERS.get(cfg.type)(
+                cfg, loaded.origin_dir("encoders", name, "model")
+            )
+        except (OSError, ValueError, LookupError) as err:
+            # unreadable or refused weights (e.g. a pickle that weights-only loading rejects)
+            key = "model" if cfg.model is not None else "config"
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise RecipeError(
+                [
+                    Problem(
+                        f"encoder '{name}' cannot be built: {first}",
+                        loc=loaded.where("encoders", name, key),
+                        path=f"encoders.{name}.{key}",
+                    )
+                ]
+            ) from err
     heads: dict[str, nn.Module] = {}
     wiring: dict[str, str] = {}
     for name, cfg in recipe.heads.items():

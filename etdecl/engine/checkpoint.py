@@ -1,7 +1,7 @@
 """Checkpoints that survive a crash: written to a temporary folder, then renamed into place.
 
 Layout under `<run>/checkpoints/`:
-  step-000120/   model.safetensors, optimizer.pt, scheduler.pt, rng-rank<R>.pt, state.json
+  step-0000120-<id>/  model.safetensors, optimizer.pt, scheduler.pt, rng-rank<R>.pt, state.json
   last           a one-line file naming the newest complete step folder (replaced atomically)
   best/          model.safetensors and state.json of the best dev metric so far
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,8 @@ class Checkpointer:
     def save(
         self, step: int, model: Any, optimizer: Any, scheduler: Any, state: dict[str, Any]
     ) -> Path:
-        name = f"step-{step:07d}"
+        # a fresh name per save: re-saving a step never touches the folder `last` names
+        name = f"step-{step:07d}-{uuid.uuid4().hex[:8]}"
         final = self.root / name
         tmp = self.root / f".tmp-{name}"
         if self.rank == 0:
@@ -91,7 +93,6 @@ class Checkpointer:
                 if f.is_file():
                     with open(f, "rb") as fh:
                         os.fsync(fh.fileno())
-            shutil.rmtree(final, ignore_errors=True)
             os.replace(tmp, final)
             _fsync_dir(self.root)
             _atomic_write_text(self.root / "last", name + "\n")

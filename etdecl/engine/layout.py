@@ -66,8 +66,9 @@ class RankPlan:
         return sum(self.memory.values())
 
 
-def bert_part_sizes(shape: EncoderShape, type_vocab: int = 2, max_positions: int = 512,
-                    head: int = 0) -> PartSizes:
+def bert_part_sizes(
+    shape: EncoderShape, type_vocab: int = 2, max_positions: int = 512, head: int = 0
+) -> PartSizes:
     h, f = shape.hidden, shape.intermediate
     word = shape.vocab * h
     emb = word + max_positions * h + type_vocab * h + 2 * h
@@ -80,8 +81,15 @@ def _bytes(precision: str) -> int:
     return 4 if precision == "fp32" else 2
 
 
-def plan_ranks(plan: ParallelConfig, shape: EncoderShape, parts: PartSizes, world: int,
-               batch_size: int, grad_accum: int, seq_len: int) -> list[RankPlan]:
+def plan_ranks(
+    plan: ParallelConfig,
+    shape: EncoderShape,
+    parts: PartSizes,
+    world: int,
+    batch_size: int,
+    grad_accum: int,
+    seq_len: int,
+) -> list[RankPlan]:
     """Layout and memory estimate of every rank for a world of `world` processes."""
     tp, pp = plan.tp, plan.pp
     dp = max(1, world // (tp * pp))
@@ -98,8 +106,7 @@ def plan_ranks(plan: ParallelConfig, shape: EncoderShape, parts: PartSizes, worl
         start, end = stages[stage]
         first, last = stage == 0, stage == pp - 1
         n_layers = end - start
-        params = n_layers * (parts.per_layer - parts.per_layer_split
-                             + parts.per_layer_split // tp)
+        params = n_layers * (parts.per_layer - parts.per_layer_split + parts.per_layer_split // tp)
         if first:
             params += parts.embeddings - parts.word_embeddings + parts.word_embeddings // tp
         if last:
@@ -119,8 +126,12 @@ def plan_ranks(plan: ParallelConfig, shape: EncoderShape, parts: PartSizes, worl
             act += s * b * h * 4 * 3  # embedding sum, LayerNorm, dropout outputs
         if plan.gradient_checkpointing:
             act = act / max(1, n_layers) + n_layers * s * b * h * pbytes
-        memory = {"parameters": params * pbytes / shard, "gradients": grads,
-                  "optimizer": optim, "activations": act}
+        memory = {
+            "parameters": params * pbytes / shard,
+            "gradients": grads,
+            "optimizer": optim,
+            "activations": act,
+        }
         out.append(RankPlan(rank, d, stage, t, (start, end), first, last, params, memory))
     return out
 
@@ -129,7 +140,10 @@ def tp_split_weights(tp: int) -> list[str]:
     """Which weights tensor parallelism splits in a BERT layer (ColossalAI's BertPolicy)."""
     if tp == 1:
         return []
-    return ["attention.self.query/key/value: columns (Linear1D_Col)",
-            "attention.output.dense: rows (Linear1D_Row)",
-            "intermediate.dense: columns (Linear1D_Col)", "output.dense: rows (Linear1D_Row)",
-            "embeddings.word_embeddings: vocabulary (VocabParallelEmbedding1D)"]
+    return [
+        "attention.self.query/key/value: columns (Linear1D_Col)",
+        "attention.output.dense: rows (Linear1D_Row)",
+        "intermediate.dense: columns (Linear1D_Col)",
+        "output.dense: rows (Linear1D_Row)",
+        "embeddings.word_embeddings: vocabulary (VocabParallelEmbedding1D)",
+    ]

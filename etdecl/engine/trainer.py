@@ -170,7 +170,6 @@ class Trainer:
             model, optimizer, lr_scheduler=scheduler
         )
         self.ckpt = Checkpointer(self.run_dir, self.booster, self.rank, st.sharded_checkpoints)
-        self.log = RunLog(self.run_dir, self.is_main)
         self.step = 0
         self.epoch = 0
         self.step_in_epoch = 0
@@ -194,6 +193,7 @@ class Trainer:
             self.last_eval = state.get("last_eval", {})
             if self.is_main:
                 self.console.print(f"resumed from {path} at step {self.step}")
+        self.log = RunLog(self.run_dir, self.is_main, self.step if self.resume else None)
 
     # ── one optimizer step ────────────────────────────────────────────────────────────────
 
