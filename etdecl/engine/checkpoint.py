@@ -66,6 +66,17 @@ class Checkpointer:
     def _optim_path(self, folder: Path) -> Path:
         return folder / ("optimizer" if self.sharded else "optimizer.pt")
 
+    def _write_model(self, tmp: Path, model: Any) -> None:
+        """A fresh temporary folder (made by rank 0, seen by all), then the model into it."""
+        if self.rank == 0:
+            self.root.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+        _barrier()
+        self.booster.save_model(
+            model, str(self._model_path(tmp)), shard=self.sharded, use_safetensors=True
+        )
+
     # ── save ──────────────────────────────────────────────────────────────────────────────
 
     def save(
@@ -75,14 +86,7 @@ class Checkpointer:
         name = f"step-{step:07d}-{uuid.uuid4().hex[:8]}"
         final = self.root / name
         tmp = self.root / f".tmp-{name}"
-        if self.rank == 0:
-            self.root.mkdir(parents=True, exist_ok=True)
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir()
-        _barrier()
-        self.booster.save_model(
-            model, str(self._model_path(tmp)), shard=self.sharded, use_safetensors=True
-        )
+        self._write_model(tmp, model)
         self.booster.save_optimizer(optimizer, str(self._optim_path(tmp)), shard=self.sharded)
         self.booster.save_lr_scheduler(scheduler, str(tmp / "scheduler.pt"))
         torch.save({"torch": torch.get_rng_state()}, tmp / f"rng-rank{self.rank}.pt")
@@ -104,14 +108,7 @@ class Checkpointer:
 
     def save_best(self, model: Any, state: dict[str, Any]) -> None:
         tmp = self.root / ".tmp-best"
-        if self.rank == 0:
-            self.root.mkdir(parents=True, exist_ok=True)
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir()
-        _barrier()
-        self.booster.save_model(
-            model, str(self._model_path(tmp)), shard=self.sharded, use_safetensors=True
-        )
+        self._write_model(tmp, model)
         _barrier()
         if self.rank == 0:
             _atomic_write_text(tmp / "state.json", json.dumps(state, indent=2))

@@ -29,14 +29,7 @@ class Change:
 
 
 def origin(loaded: LoadedRecipe, path: PathKey) -> str:
-    """Where a value came from: `file:line`, `--set k=v`, or `default`."""
-    src = loaded.tree.origins.get(path)
-    if src is None:
-        return "default"
-    loc = loaded.tree.values.get(path)
-    if src.startswith("--set") or loc is None or not loc.line:
-        return src
-    return f"{src}:{loc.line}"
+    return loaded.origin_of(path)
 
 
 def diff_recipes(a: LoadedRecipe, b: LoadedRecipe) -> list[Change]:

@@ -12,16 +12,6 @@ from .load import PathKey
 from .validate import LoadedRecipe, canonical_dict
 
 
-def _origin(loaded: LoadedRecipe, path: PathKey) -> str:
-    origin = loaded.tree.origins.get(path)
-    if origin is None:
-        return "default"
-    loc = loaded.tree.values.get(path)
-    if origin.startswith("--set") or loc is None or not loc.line:
-        return origin
-    return f"{origin}:{loc.line}"
-
-
 def _build(node: Any, path: PathKey, loaded: LoadedRecipe, origins: bool) -> Any:
     if isinstance(node, dict):
         m = CommentedMap()
@@ -29,7 +19,7 @@ def _build(node: Any, path: PathKey, loaded: LoadedRecipe, origins: bool) -> Any
             sub = (*path, key)
             m[key] = _build(value, sub, loaded, origins)
             if origins and (not isinstance(value, dict) or not value):
-                m.yaml_add_eol_comment(_origin(loaded, sub), key)
+                m.yaml_add_eol_comment(loaded.origin_of(sub), key)
         return m
     if isinstance(node, list):
         s = CommentedSeq()

@@ -37,6 +37,16 @@ class LoadedRecipe:
     def where(self, *path: str | int) -> Location | None:
         return self.tree.where(tuple(path))
 
+    def origin_of(self, path: PathKey) -> str:
+        """Where a value came from: `file:line`, `--set k=v`, or `default`."""
+        src = self.tree.origins.get(tuple(path))
+        if src is None:
+            return "default"
+        loc = self.tree.values.get(tuple(path))
+        if src.startswith("--set") or loc is None or not loc.line:
+            return src
+        return f"{src}:{loc.line}"
+
     def origin_dir(self, *path: str | int) -> Path:
         """Directory of the file that set this value (for relative paths), else the recipe's."""
         origin = self.tree.origins.get(tuple(path), "")
