@@ -32,6 +32,15 @@ def _barrier() -> None:
         dist.barrier()
 
 
+def _shared(value: str) -> str:
+    """Rank 0's value, on every rank."""
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+    return value
+
+
 def _atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     with open(tmp, "w", encoding="utf-8") as fh:
@@ -82,8 +91,9 @@ class Checkpointer:
     def save(
         self, step: int, model: Any, optimizer: Any, scheduler: Any, state: dict[str, Any]
     ) -> Path:
-        # a fresh name per save: re-saving a step never touches the folder `last` names
-        name = f"step-{step:07d}-{uuid.uuid4().hex[:8]}"
+        # a fresh name per save (rank 0's, shared with all): re-saving a step never touches
+        # the folder `last` names
+        name = _shared(f"step-{step:07d}-{uuid.uuid4().hex[:8]}")
         final = self.root / name
         tmp = self.root / f".tmp-{name}"
         self._write_model(tmp, model)
