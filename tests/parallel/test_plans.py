@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import PLANS, plan_overrides, tolerance
+from parallel_support import PLANS, plan_overrides, tolerance
 from training_support import ROOT, read_metrics, run_cli
 
 pytestmark = pytest.mark.dist

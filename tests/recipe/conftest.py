@@ -1,19 +1,6 @@
-"""Fixtures for the recipe-language tests (etdecl/recipe, never torch)."""
+"""Fixtures for the recipe-language tests (etdecl/recipe, never torch): the repository root as
+working directory and a CLI runner come from tests/conftest.py."""
 
 from pathlib import Path
 
-import pytest
-from typer.testing import CliRunner
-
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True)
-def _in_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Recipe paths in messages are relative to the working directory; pin it to the repo."""
-    monkeypatch.chdir(ROOT)
-
-
-@pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
