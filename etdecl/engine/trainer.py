@@ -97,19 +97,22 @@ class Trainer:
     def _encode(self, compiled) -> tuple[Encoded, Encoded, Any]:
         splits = load_splits(self.loaded, compiled.labels)
         max_len = self.recipe.data.max_length
+
+        def encode() -> tuple[Encoded, Encoded]:
+            return tuple(  # type: ignore[return-value]
+                encode_cached(
+                    getattr(splits, name), compiled.tokenizer, max_len, splits.sources[name]
+                )
+                for name in ("train", "dev")
+            )
+
         # rank 0 tokenises and fills the cache first; the others then read it
         if self.is_main:
-            train = encode_cached(
-                splits.train, compiled.tokenizer, max_len, splits.sources["train"]
-            )
-            dev = encode_cached(splits.dev, compiled.tokenizer, max_len, splits.sources["dev"])
+            train, dev = encode()
         if self.world > 1:
             dist.barrier()
         if not self.is_main:
-            train = encode_cached(
-                splits.train, compiled.tokenizer, max_len, splits.sources["train"]
-            )
-            dev = encode_cached(splits.dev, compiled.tokenizer, max_len, splits.sources["dev"])
+            train, dev = encode()
         return train, dev, splits
 
     def setup(self) -> None:
