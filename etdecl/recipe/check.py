@@ -129,7 +129,7 @@ def encoder_sources(lr: LoadedRecipe) -> Iterator[Problem]:
                            hint=did_you_mean(value, MODEL_ALIASES))
                 continue
             try:
-                resolve_model(value, base_dir)
+                resolve_model(value, base_dir, unpack=False)
             except LookupError as err:
                 yield Problem(str(err), loc=lr.where(*base, key), path=f"encoders.{name}.{key}",
                               severity="warning")

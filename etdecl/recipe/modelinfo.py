@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .aliases import resolve_model
+from .aliases import MODEL_ALIASES, resolve_model
 from .schema import HFEncoder
 
 SHARDFORMER_MODEL_TYPES = ("bert",)
@@ -35,6 +35,8 @@ def encoder_shape(cfg: HFEncoder, base: Path) -> EncoderShape | None:
     """Shape of an encoder, or None when its config cannot be read here."""
     if cfg.config is not None:
         raw = dict(cfg.config)
+    elif cfg.model is not None and (alias := MODEL_ALIASES.get(cfg.model)) and alias.config:
+        raw = dict(alias.config)
     elif cfg.model is not None:
         try:
             raw = json.loads((resolve_model(cfg.model, base) / "config.json").read_text())
