@@ -28,7 +28,7 @@ class SpanFeatures:
     """Gold start/end token of each window (0, the [CLS] token, when the answer is not in it)."""
 
     def __len__(self) -> int:
-        return len(self.input_ids)
+        return len(self.example)
 
 
 def build_span_features(
