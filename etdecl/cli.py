@@ -38,46 +38,46 @@ def _fail(error: RecipeError | Exception, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _recipe_files(paths: list[Path]) -> list[Path]:
-    """Files as given; directories walked for *.yaml / *.yml, skipping `_partial.yaml` files."""
-    files: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            found = sorted(x for x in p.rglob("*") if x.suffix in (".yaml", ".yml"))
-            files.extend(x for x in found if not x.name.startswith("_"))
-        else:
-            files.append(p)
-    return files
-
-
 @app.command()
 def validate(
     paths: Annotated[list[Path], typer.Argument(help="Recipe files or directories.")],
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
     overrides: SetOpt = None,
-    no_data: Annotated[
-        bool, typer.Option("--no-data", help="Skip data-file field checks.")
-    ] = False,
+    no_data: Annotated[bool, typer.Option(
+        "--no-data", help="Check only the recipes: no data files, and no packages that ship "
+        "model aliases or data (for CI installs without them).")] = False,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="List the files a folder walk passed over, and why.")] = False,
 ) -> None:
     """Check recipes without importing torch. Exit 0 when all are valid, 1 otherwise.
 
-    Examples: `etdecl validate recipes/`, `etdecl validate r.yaml --format github`
+    A folder is walked for YAML files with an `etdecl:` key or the recipe `$schema` header;
+    other YAML (workflows, compose files) is passed over. Examples: `etdecl validate recipes/`,
+    `etdecl validate . --verbose`, `etdecl validate r.yaml --format github`
     """
+    from .recipe.discover import discover
     from .recipe.errors import Problem, render_github, render_json
+    from .recipe.packages import once_per_package
     from .recipe.validate import load_recipe
 
-    files = _recipe_files(paths)
+    found = discover(paths)
+    if fmt is Format.text and verbose:
+        for path, why in found.skipped:
+            out.print(f"skipped {path}: {why}", markup=False)
+    files = found.files + list(found.broken)
     if not files:
-        raise _fail(ValueError("no recipe files found in " + ", ".join(map(str, paths))))
-    results: dict[str, list[Problem]] = {}
+        raise _fail(ValueError("no recipe files found in " + ", ".join(map(str, paths))
+                               + ("" if verbose else " (--verbose lists the files passed over)")))
+    results: dict[str, list[Problem]] = {str(f): [p] for f, p in found.broken.items()}
     prints: dict[str, str] = {}
-    for f in files:
+    for f in found.files:
         try:
             loaded = load_recipe(f, overrides or [], check_data=not no_data)
             results[str(f)] = loaded.warnings
             prints[str(f)] = loaded.fingerprint
         except RecipeError as e:
             results[str(f)] = e.problems
+    results = once_per_package(results, silence=no_data)
     failed = [f for f, ps in results.items() if any(p.severity == "error" for p in ps)]
     if fmt is Format.json:
         out.print(render_json(results, prints), markup=False)
@@ -92,6 +92,9 @@ def validate(
             if f in prints:
                 out.print(f"ok {f} fingerprint {prints[f][:16]}", markup=False)
         summary = f"{len(files) - len(failed)} of {len(files)} recipe(s) valid"
+        others = sum(why.startswith("not a recipe") for _, why in found.skipped)
+        if others and not verbose:
+            summary += f"; {others} other YAML file(s) passed over (--verbose lists them)"
         (err if failed else out).print(summary, markup=False)
     raise typer.Exit(1 if failed else 0)
 
