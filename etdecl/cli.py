@@ -51,9 +51,11 @@ def validate(
 ) -> None:
     """Check recipes without importing torch. Exit 0 when all are valid, 1 otherwise.
 
-    A folder is walked for YAML files with an `etdecl:` key or the recipe `$schema` header;
-    other YAML (workflows, compose files) is passed over. Examples: `etdecl validate recipes/`,
-    `etdecl validate . --verbose`, `etdecl validate r.yaml --format github`
+    Folders are walked for recipes (an `etdecl:` or `extends:` key, or the recipe `$schema`
+    line); other YAML, such as workflows and compose files, is passed over.
+
+    Examples: `etdecl validate recipes/`, `etdecl validate . --verbose`,
+    `etdecl validate r.yaml --format github`
     """
     from .recipe.discover import discover
     from .recipe.errors import Problem, render_github, render_json
