@@ -1,0 +1,33 @@
+"""Where etdecl writes: verbatim text for anything that may hold user values, rich for tables.
+
+Rich rewrites text by default (`:fire:` becomes an emoji, `[bold]` is read as markup, tabs are
+expanded, control characters dropped), which must never happen to a recipe value. So plain
+messages go straight to the stream with `say`, and the consoles that draw tables and trees
+have emoji, markup and highlighting off; tables are built from `rich.text.Text` cells.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from rich.console import Console
+
+PIPED_WIDTH = 120
+"""Width for tables when output is a file or a pipe and COLUMNS is not set (rich's default
+there is 80, which forces the narrow layouts on output nobody reads in a terminal)."""
+
+
+def make_console(stderr: bool = False) -> Console:
+    """A console that prints user text as written: no emoji codes, markup or highlighting."""
+    console = Console(stderr=stderr, emoji=False, markup=False, highlight=False, soft_wrap=True)
+    if not console.is_terminal and not os.environ.get("COLUMNS"):
+        console.width = PIPED_WIDTH
+    return console
+
+
+def say(text: str, stderr: bool = False, end: str = "\n") -> None:
+    """Write text exactly as given (the stream is looked up now, so test runners can swap it)."""
+    stream = sys.stderr if stderr else sys.stdout
+    stream.write(text + end)
+    stream.flush()
