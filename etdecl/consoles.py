@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import IO
 
 from rich.console import Console
 
@@ -18,10 +19,12 @@ PIPED_WIDTH = 120
 there is 80, which forces the narrow layouts on output nobody reads in a terminal)."""
 
 
-def make_console(stderr: bool = False) -> Console:
+def make_console(stderr: bool = False, file: IO[str] | None = None,
+                 width: int | None = None) -> Console:
     """A console that prints user text as written: no emoji codes, markup or highlighting."""
-    console = Console(stderr=stderr, emoji=False, markup=False, highlight=False, soft_wrap=True)
-    if not console.is_terminal and not os.environ.get("COLUMNS"):
+    console = Console(stderr=stderr, file=file, width=width, emoji=False, markup=False,
+                      highlight=False, soft_wrap=True)
+    if width is None and not console.is_terminal and not os.environ.get("COLUMNS"):
         console.width = PIPED_WIDTH
     return console
 
