@@ -168,6 +168,6 @@ def print_plan(loaded: LoadedRecipe, world_size: int, console: Console) -> None:
     split = tp_split_weights(p.tp)
     if split:
         rows.append(("tp splits", "; ".join(split)))
-    console.print(key_value_table("plan", rows), soft_wrap=False)
+    console.print(key_value_table(console, "plan", rows), soft_wrap=False)
     for table in rank_tables(loaded, compiled, world_size, seq_len, console):
         console.print(table, soft_wrap=False)

@@ -24,14 +24,26 @@ def natural_width(console: Console, table: Table) -> int:
     return Measurement.get(console, options, table).maximum
 
 
-def key_value_table(title: str | None, rows: Sequence[tuple[str, str]]) -> Table:
-    """Name/value pairs without borders: the values keep the width, long ones fold."""
+def key_value_table(console: Console, title: str | None,
+                    rows: Sequence[tuple[str, str]]) -> Table:
+    """Name/value pairs without borders, side by side when the longest word of a value (a
+    fingerprint, a count) fits beside the names; else each value on its own line under its
+    name. Paths may fold at any width: they are not read as one number."""
+    key_width = max((len(k) for k, _ in rows), default=0) + 2
+    words = [w for _, v in rows for w in v.split() if "/" not in w]
+    longest = max((len(w) for w in words), default=0)
     table = Table(title=title, title_justify="left", show_header=False, box=None,
                   pad_edge=False, padding=(0, 2, 0, 0))
-    table.add_column(style="bold", no_wrap=True)
+    if key_width + longest <= console.width:
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column(overflow="fold")
+        for key, value in rows:
+            table.add_row(Text(key), Text(value))
+        return table
     table.add_column(overflow="fold")
     for key, value in rows:
-        table.add_row(Text(key), Text(value))
+        table.add_row(Text(key, style="bold"))
+        table.add_row(Text("  " + value))
     return table
 
 

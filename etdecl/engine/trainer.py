@@ -437,8 +437,8 @@ class Trainer:
             rows.append((f"skipped rows: {reason}", str(count)))
         rows.append(("run directory", str(self.run_dir)))
         write_summary(self.run_dir, rows, f"etdecl run: {self.recipe.name}")
-        self.console.print(key_value_table(f"etdecl run: {self.recipe.name}", rows),
-                           soft_wrap=False)
+        title = f"etdecl run: {self.recipe.name}"
+        self.console.print(key_value_table(self.console, title, rows), soft_wrap=False)
         final = {
             "outcome": outcome,
             "step": self.step,
