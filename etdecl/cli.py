@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from .commands._console import err, out
+from .commands._console import out, say
 from .recipe.errors import RecipeError
 
 app = typer.Typer(
@@ -34,7 +34,7 @@ class Format(StrEnum):
 
 
 def _fail(error: RecipeError | Exception, code: int = 1) -> typer.Exit:
-    err.print(str(error), markup=False)
+    say(str(error), stderr=True)
     return typer.Exit(code)
 
 
@@ -65,7 +65,7 @@ def validate(
     found = discover(paths)
     if fmt is Format.text and verbose:
         for path, why in found.skipped:
-            out.print(f"skipped {path}: {why}", markup=False)
+            say(f"skipped {path}: {why}")
     files = found.files + list(found.broken)
     if not files:
         raise _fail(ValueError("no recipe files found in " + ", ".join(map(str, paths))
@@ -82,22 +82,22 @@ def validate(
     results = once_per_package(results, silence=no_data)
     failed = [f for f, ps in results.items() if any(p.severity == "error" for p in ps)]
     if fmt is Format.json:
-        out.print(render_json(results, prints), markup=False)
+        say(render_json(results, prints))
     elif fmt is Format.github:
         text = render_github([p for ps in results.values() for p in ps])
         if text:
-            out.print(text, markup=False)
+            say(text)
     else:
         for f, ps in results.items():
-            for p in ps:
-                (err if p.severity == "error" else out).print(p.render(), markup=False)
+            for p in ps:  # warnings and errors together on stderr, in source order
+                say(p.render(), stderr=True)
             if f in prints:
-                out.print(f"ok {f} fingerprint {prints[f][:16]}", markup=False)
+                say(f"ok {f} fingerprint {prints[f][:16]}")
         summary = f"{len(files) - len(failed)} of {len(files)} recipe(s) valid"
         others = sum(why.startswith("not a recipe") for _, why in found.skipped)
         if others and not verbose:
             summary += f"; {others} other YAML file(s) passed over (--verbose lists them)"
-        (err if failed else out).print(summary, markup=False)
+        say(summary, stderr=bool(failed))
     raise typer.Exit(1 if failed else 0)
 
 
@@ -116,11 +116,11 @@ def schema(
         current = output.read_text() if output.is_file() else ""
         if current != text:
             raise _fail(ValueError(f"{output} is out of date; run `etdecl schema`"))
-        out.print(f"{output} is up to date")
+        say(f"{output} is up to date")
         return
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text)
-    out.print(f"wrote {output}")
+    say(f"wrote {output}")
 
 
 @app.command()
@@ -139,7 +139,7 @@ def show(
         loaded = load_recipe(recipe, overrides or [], check_data=False)
     except RecipeError as e:
         raise _fail(e) from None
-    out.print(render_resolved(loaded, origins=origin), markup=False, end="")
+    say(render_resolved(loaded, origins=origin), end="")
 
 
 @app.command()
@@ -194,7 +194,7 @@ def train(
     except RecipeError as e:
         raise _fail(e) from None
     for w in loaded.warnings:
-        err.print(w.render(), markup=False)
+        say(w.render(), stderr=True)
     from .engine.launch import launch
 
     code = launch(

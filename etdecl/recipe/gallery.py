@@ -22,7 +22,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from .aliases import is_alias_like
 from .errors import RecipeError, did_you_mean
 from .load import GALLERY_PREFIX, PathKey, Tree, parse_text, read_source, show_path
-from .resolve import gallery_dir, load_tree
+from .resolve import gallery_dir, load_tree, source_file
 
 SCHEMA_LINE = re.compile(r"^(#\s*yaml-language-server:\s*\$schema=)(\S+)", re.MULTILINE)
 _LEADING_VAR = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}(.*)$", re.DOTALL)
@@ -230,7 +230,7 @@ def copy_keeping_extends(src: Path, dest: Path) -> str:
 def _origin_dir(tree: Tree, path: PathKey, fallback: Path) -> Path:
     origin = tree.origins.get(path)
     if origin and not origin.startswith("--set"):
-        return Path(origin).resolve().parent
+        return source_file(origin).resolve().parent
     return fallback
 
 

@@ -39,6 +39,23 @@ def gallery_dir() -> Path:
     return here.parent / "recipes"
 
 
+def gallery_label(path: Path) -> str | None:
+    """`gallery:NAME` for a file inside the gallery, so messages about recipes reached through
+    `extends:` do not show where etdecl happens to be installed (often site-packages)."""
+    try:
+        rel = path.resolve().relative_to(gallery_dir().resolve())
+    except ValueError:
+        return None
+    return GALLERY_PREFIX + rel.as_posix().removesuffix(".yaml")
+
+
+def source_file(label: str) -> Path:
+    """The file behind a location label (`gallery:NAME` or a path as shown in messages)."""
+    if label.startswith(GALLERY_PREFIX):
+        return _target_path(label, Path.cwd())
+    return Path(label)
+
+
 def _drop_prefix(table: dict[PathKey, Any], prefix: PathKey) -> None:
     n = len(prefix)
     for key in [k for k in table if k[:n] == prefix and len(k) > n]:
@@ -114,7 +131,7 @@ def _target_path(target: str, here: Path) -> Path:
 def load_tree(path: Path, _stack: tuple[Path, ...] = ()) -> Tree:
     """Load a recipe file and everything it extends, merged (parents first, this file last)."""
     path = Path(path)
-    shown = show_path(path)
+    shown = (gallery_label(path) if _stack else None) or show_path(path)
     tree = parse_text(read_source(path, shown), shown)
     targets = _extends_targets(tree, shown)
     if not targets:

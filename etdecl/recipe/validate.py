@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from .errors import Location, Problem, RecipeError, did_you_mean, one_of
 from .load import PathKey, Tree, dotted
-from .resolve import apply_overrides, load_tree
+from .resolve import apply_overrides, load_tree, source_file
 from .schema import Recipe
 
 
@@ -51,7 +51,7 @@ class LoadedRecipe:
         """Directory of the file that set this value (for relative paths), else the recipe's."""
         origin = self.tree.origins.get(tuple(path), "")
         if origin and not origin.startswith("--set"):
-            return Path(origin).resolve().parent
+            return source_file(origin).resolve().parent
         if origin.startswith("--set"):
             return Path.cwd()
         return self.file.resolve().parent
@@ -316,7 +316,7 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None,
     loaded = LoadedRecipe(recipe, tree, path, fingerprint(recipe), overrides=list(overrides or []))
     found = cross_checks(loaded, check_data=check_data)
     errors = [p for p in found if p.severity == "error"]
-    loaded.warnings = [p for p in found if p.severity != "error"]
+    loaded.warnings = sorted((p for p in found if p.severity != "error"), key=_sort_key)
     if errors:
         raise RecipeError(sorted(found, key=_sort_key))
     return loaded
