@@ -292,7 +292,15 @@ def data_fields_present(lr: LoadedRecipe) -> Iterator[Problem]:
 
 
 def cross_checks(lr: LoadedRecipe, check_data: bool = True) -> list[Problem]:
+    """Every check's problems. On a recipe with structural errors a check stops where it reads
+    a broken part; what it found before that came from valid parts and is kept."""
+    from .salvage import BrokenInput
+
     problems: list[Problem] = []
     for fn in CHECKS + (DATA_CHECKS if check_data else []):
-        problems.extend(fn(lr))
+        try:
+            for problem in fn(lr):
+                problems.append(problem)
+        except BrokenInput:
+            continue
     return problems

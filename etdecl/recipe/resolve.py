@@ -223,8 +223,13 @@ def _check_value_size(value: Any) -> None:
             todo.extend((x, inner) for x in items)
 
 
-def apply_overrides(tree: Tree, overrides: list[str]) -> Tree:
-    """Apply `--set` overrides in order; each is recorded as the origin of the path it sets."""
+def apply_overrides(tree: Tree, overrides: list[str],
+                    collect: list[Problem] | None = None) -> Tree:
+    """Apply `--set` overrides in order; each is recorded as the origin of the path it sets.
+
+    A bad override raises RecipeError, or with `collect` is added to it while the good ones
+    still apply (so the recipe's own problems are reported in the same run).
+    """
     from .validate import wants_text  # validate imports this module
 
     problems: list[Problem] = []
@@ -275,8 +280,10 @@ def apply_overrides(tree: Tree, overrides: list[str]) -> Tree:
         tree.values[path] = loc
         tree.origins[path] = origin
         _record_override_children(tree, path, value, loc, origin)
-    if problems:
+    if problems and collect is None:
         raise RecipeError(problems)
+    if collect is not None:
+        collect.extend(problems)
     return tree
 
 
