@@ -111,6 +111,14 @@ def _target_path(target: str, here: Path) -> Path:
     return (here.parent / target).resolve()
 
 
+def _gallery_hint(target: str) -> str | None:
+    """A missing relative file named like a gallery recipe was most likely meant as one."""
+    stem = Path(target).stem
+    if Path(target).suffix in ("", ".yaml", ".yml") and (gallery_dir() / f"{stem}.yaml").is_file():
+        return f"did you mean 'gallery:{stem}'? (gallery recipes are named with 'gallery:')"
+    return None
+
+
 def load_tree(path: Path, _stack: tuple[Path, ...] = ()) -> Tree:
     """Load a recipe file and everything it extends, merged (parents first, this file last)."""
     path = Path(path)
@@ -136,6 +144,8 @@ def load_tree(path: Path, _stack: tuple[Path, ...] = ()) -> Tree:
                 from .errors import did_you_mean
 
                 hint = did_you_mean(target[len(GALLERY_PREFIX):], names)
+            else:
+                hint = _gallery_hint(target)
             problems.append(Problem(f"'extends' names a recipe that does not exist: {target}",
                                     loc=loc, path="extends", expected="an existing recipe file",
                                     found=show_path(parent), hint=hint))
@@ -186,7 +196,7 @@ def _parse_override_path(text: str) -> list[str | int]:
 def parse_override(spec: str) -> tuple[list[str | int], Any]:
     """`a.b.c=value` → (['a','b','c'], value), the value read as a YAML scalar or flow node."""
     if "=" not in spec:
-        raise ValueError("expected KEY.PATH=VALUE")
+        raise ValueError("no '=' between key and value")
     key, _, raw = spec.partition("=")
     path = _parse_override_path(key.strip())
     tags = explicit_tags(raw, "--set")
