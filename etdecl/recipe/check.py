@@ -244,7 +244,8 @@ def _tp_divides(lr: LoadedRecipe, name: str, shape: EncoderShape, tp: int) -> It
     if not uneven:
         return
     fits = [str(t) for t in range(1, shape.heads + 1) if all(n % t == 0 for n in sizes.values())]
-    yield _err(lr, ("parallel", "tp"), f"does not divide the {' and '.join(uneven)} of encoder "
+    listed = uneven[0] if len(uneven) == 1 else f"{', '.join(uneven[:-1])} and {uneven[-1]}"
+    yield _err(lr, ("parallel", "tp"), f"does not divide the {listed} of encoder "
                f"'{name}'", expected=f"one of {', '.join(fits)}", found=str(tp))
 
 
