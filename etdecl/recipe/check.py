@@ -1,6 +1,6 @@
 """Cross-field checks: each a small named function returning located problems.
 
-They run after the structural (pydantic) pass succeeds, all of them, and their problems are
+They run after the structural (pydantic) pass, all of them, and their problems are
 reported together. A check that names two keys points at the one the user most likely got wrong.
 """
 
