@@ -115,7 +115,7 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
 
 def one_of(choices: Iterable[str]) -> str:
     items = sorted({str(c) for c in choices})
-    return "one of " + ", ".join(f"'{c}'" for c in items) if items else "nothing (none defined)"
+    return "one of " + ", ".join(f"'{c}'" for c in items) if items else "nothing: none is declared"
 
 
 def render_text(problems: Sequence[Problem]) -> str:
