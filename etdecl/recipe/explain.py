@@ -26,21 +26,22 @@ def _zero_stage(value: Any, plugin: str, path: PathKey, tree: Tree) -> Problem |
     if plugin not in STAGES:
         return None
     where = tree.where(path)
+    shown = str(value) if isinstance(value, int) else repr(value)
     asks_params = isinstance(value, int) and not isinstance(value, bool) and value >= 3
     if plugin == "gemini":
         return Problem("plugin 'gemini' always shards parameters, gradients and optimizer "
                        "state (ZeRO stage 3) and takes no zero_stage", loc=where,
-                       path=dotted(path), found=str(value), hint="remove parallel.zero_stage")
+                       path=dotted(path), found=shown, hint="remove parallel.zero_stage")
     if plugin == "ddp":
         return Problem("plugin 'ddp' does not shard", loc=where, path=dotted(path),
-                       expected="no zero_stage", found=str(value),
+                       expected="no zero_stage", found=shown,
                        hint=GEMINI_HINT if asks_params
                        else "use plugin 'zero' (stage 1 or 2) or 'hybrid'")
     shards = "optimizer state and gradients" if plugin == "zero" else "optimizer state"
     return Problem(f"plugin '{plugin}' shards {shards} (ZeRO stage {_stages(plugin)}), "
                    "not parameters" if asks_params else
                    f"plugin '{plugin}' takes ZeRO stage {_stages(plugin)}",
-                   loc=where, path=dotted(path), expected=_stages(plugin), found=str(value),
+                   loc=where, path=dotted(path), expected=_stages(plugin), found=shown,
                    hint=GEMINI_HINT if asks_params else None)
 
 
