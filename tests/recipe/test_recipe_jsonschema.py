@@ -20,7 +20,7 @@ from etdecl.recipe.errors import RecipeError
 from etdecl.recipe.jsonschema import SCHEMA_PATH
 from etdecl.recipe.load import Tree
 from etdecl.recipe.resolve import load_tree
-from etdecl.recipe.validate import structural_problems
+from etdecl.recipe.structural import check_structure as structural_problems
 
 jsonschema = pytest.importorskip("jsonschema")
 
