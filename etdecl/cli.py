@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from .commands._console import err, out
+from .commands._console import out, say
 from .recipe.errors import RecipeError
 
 app = typer.Typer(
@@ -34,20 +34,8 @@ class Format(StrEnum):
 
 
 def _fail(error: RecipeError | Exception, code: int = 1) -> typer.Exit:
-    err.print(str(error), markup=False)
+    say(str(error), stderr=True)
     return typer.Exit(code)
-
-
-def _recipe_files(paths: list[Path]) -> list[Path]:
-    """Files as given; directories walked for *.yaml / *.yml, skipping `_partial.yaml` files."""
-    files: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            found = sorted(x for x in p.rglob("*") if x.suffix in (".yaml", ".yml"))
-            files.extend(x for x in found if not x.name.startswith("_"))
-        else:
-            files.append(p)
-    return files
 
 
 @app.command()
@@ -55,44 +43,61 @@ def validate(
     paths: Annotated[list[Path], typer.Argument(help="Recipe files or directories.")],
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
     overrides: SetOpt = None,
-    no_data: Annotated[
-        bool, typer.Option("--no-data", help="Skip data-file field checks.")
-    ] = False,
+    no_data: Annotated[bool, typer.Option(
+        "--no-data", help="Check only the recipes: no data files, and no packages that ship "
+        "model aliases or data (for CI installs without them).")] = False,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="List the files a folder walk passed over, and why.")] = False,
 ) -> None:
     """Check recipes without importing torch. Exit 0 when all are valid, 1 otherwise.
 
-    Examples: `etdecl validate recipes/`, `etdecl validate r.yaml --format github`
+    Folders are walked for recipes (an `etdecl:` or `extends:` key, or the recipe `$schema`
+    line); other YAML, such as workflows and compose files, is passed over.
+
+    Examples: `etdecl validate recipes/`, `etdecl validate . --verbose`,
+    `etdecl validate r.yaml --format github`
     """
+    from .recipe.discover import discover
     from .recipe.errors import Problem, render_github, render_json
+    from .recipe.packages import once_per_package
     from .recipe.validate import load_recipe
 
-    files = _recipe_files(paths)
+    found = discover(paths)
+    if fmt is Format.text and verbose:
+        for path, why in found.skipped:
+            say(f"skipped {path}: {why}")
+    files = found.files + list(found.broken)
     if not files:
-        raise _fail(ValueError("no recipe files found in " + ", ".join(map(str, paths))))
-    results: dict[str, list[Problem]] = {}
+        raise _fail(ValueError("no recipe files found in " + ", ".join(map(str, paths))
+                               + ("" if verbose else " (--verbose lists the files passed over)")))
+    results: dict[str, list[Problem]] = {str(f): [p] for f, p in found.broken.items()}
     prints: dict[str, str] = {}
-    for f in files:
+    for f in found.files:
         try:
             loaded = load_recipe(f, overrides or [], check_data=not no_data)
             results[str(f)] = loaded.warnings
             prints[str(f)] = loaded.fingerprint
         except RecipeError as e:
             results[str(f)] = e.problems
+    results = once_per_package(results, silence=no_data)
     failed = [f for f, ps in results.items() if any(p.severity == "error" for p in ps)]
     if fmt is Format.json:
-        out.print(render_json(results, prints), markup=False)
+        say(render_json(results, prints))
     elif fmt is Format.github:
         text = render_github([p for ps in results.values() for p in ps])
         if text:
-            out.print(text, markup=False)
+            say(text)
     else:
         for f, ps in results.items():
-            for p in ps:
-                (err if p.severity == "error" else out).print(p.render(), markup=False)
+            for p in ps:  # warnings and errors together on stderr, in source order
+                say(p.render(), stderr=True)
             if f in prints:
-                out.print(f"ok {f} fingerprint {prints[f][:16]}", markup=False)
+                say(f"ok {f} fingerprint {prints[f][:16]}")
         summary = f"{len(files) - len(failed)} of {len(files)} recipe(s) valid"
-        (err if failed else out).print(summary, markup=False)
+        others = sum(why.startswith("not a recipe") for _, why in found.skipped)
+        if others and not verbose:
+            summary += f"; {others} other YAML file(s) passed over (--verbose lists them)"
+        say(summary, stderr=bool(failed))
     raise typer.Exit(1 if failed else 0)
 
 
@@ -111,11 +116,11 @@ def schema(
         current = output.read_text() if output.is_file() else ""
         if current != text:
             raise _fail(ValueError(f"{output} is out of date; run `etdecl schema`"))
-        out.print(f"{output} is up to date")
+        say(f"{output} is up to date")
         return
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text)
-    out.print(f"wrote {output}")
+    say(f"wrote {output}")
 
 
 @app.command()
@@ -134,7 +139,7 @@ def show(
         loaded = load_recipe(recipe, overrides or [], check_data=False)
     except RecipeError as e:
         raise _fail(e) from None
-    out.print(render_resolved(loaded, origins=origin), markup=False, end="")
+    say(render_resolved(loaded, origins=origin), end="")
 
 
 @app.command()
@@ -189,7 +194,7 @@ def train(
     except RecipeError as e:
         raise _fail(e) from None
     for w in loaded.warnings:
-        err.print(w.render(), markup=False)
+        say(w.render(), stderr=True)
     from .engine.launch import launch
 
     code = launch(

@@ -2,7 +2,8 @@
 
 Prints the module tree with parameters per component, the tokenizer, batch and step counts,
 and per rank: data-parallel replica, pipeline stage with its encoder layers, tensor-parallel
-rank, and estimated memory (parameters, gradients, optimizer state, activations).
+rank, and estimated memory (parameters, gradients, optimizer state, activations). Tables never cut
+a number: see `etdecl.tables`.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree as RichTree
 from torch import nn
 
 from .recipe.errors import RecipeError
 from .recipe.validate import LoadedRecipe
+from .tables import fitted_tables, key_value_table
 
 PLUGIN_NAMES = {"ddp": "TorchDDPPlugin", "zero": "LowLevelZeroPlugin", "gemini": "GeminiPlugin",
                 "hybrid": "HybridParallelPlugin"}
@@ -63,7 +65,12 @@ def typical_length(lengths: np.ndarray, batch: int, max_length: int) -> int:
     return int(min(max_length, np.quantile(lengths, q)))
 
 
-def rank_table(loaded: LoadedRecipe, compiled: Any, world: int, seq_len: int) -> Table:
+RANK_HEADERS = ("rank", "dp", "pp\nstage", "tp", "encoder\nlayers", "also holds", "params",
+                "params\nMiB", "grads\nMiB", "optimizer\nMiB", "activations\nMiB", "total\nMiB")
+
+
+def rank_rows(loaded: LoadedRecipe, compiled: Any, world: int, seq_len: int) -> list[list[str]]:
+    """One row of RANK_HEADERS per rank: where it sits in the layout and its memory estimate."""
     from .engine.layout import plan_ranks
     from .recipe.modelinfo import encoder_shape
 
@@ -74,19 +81,24 @@ def rank_table(loaded: LoadedRecipe, compiled: Any, world: int, seq_len: int) ->
     parts = part_sizes(compiled.model, compiled.encoder, compiled.head)
     t = recipe.train
     ranks = plan_ranks(recipe.parallel, shape, parts, world, t.batch_size, t.grad_accum, seq_len)
-    table = Table(title=f"per rank ({world} process(es); memory in MiB, estimated for "
-                        f"sequences of {seq_len} tokens)")
-    for col in ("rank", "dp", "pp stage", "tp", "encoder layers", "also holds", "params",
-                "params", "grads", "optimizer", "activations", "total"):
-        table.add_column(col, justify="right" if col not in ("also holds",) else "left")
+    rows = []
     for r in ranks:
         extra = ", ".join(x for x, on in (("embeddings", r.embeddings), ("head", r.head)) if on)
-        table.add_row(str(r.rank), str(r.dp), str(r.pp_stage), str(r.tp),
-                      f"{r.layers[0]}–{r.layers[1] - 1}" if r.layers[1] > r.layers[0] else "-",
-                      extra, _fmt(r.params), _mib(r.memory["parameters"]),
-                      _mib(r.memory["gradients"]), _mib(r.memory["optimizer"]),
-                      _mib(r.memory["activations"]), _mib(r.total))
-    return table
+        rows.append([str(r.rank), str(r.dp), str(r.pp_stage), str(r.tp),
+                     f"{r.layers[0]}–{r.layers[1] - 1}" if r.layers[1] > r.layers[0] else "-",
+                     extra or "-", _fmt(r.params), _mib(r.memory["parameters"]),
+                     _mib(r.memory["gradients"]), _mib(r.memory["optimizer"]),
+                     _mib(r.memory["activations"]), _mib(r.total)])
+    return rows
+
+
+def rank_tables(loaded: LoadedRecipe, compiled: Any, world: int, seq_len: int,
+                console: Console) -> list[Table]:
+    """The per-rank table, turned on its side in blocks when the console is too narrow."""
+    title = (f"per rank ({world} process(es); memory estimated for sequences of {seq_len} "
+             "tokens)")
+    rows = rank_rows(loaded, compiled, world, seq_len)
+    return fitted_tables(console, title, RANK_HEADERS, rows, left={5})
 
 
 def print_plan(loaded: LoadedRecipe, world_size: int, console: Console) -> None:
@@ -107,21 +119,21 @@ def print_plan(loaded: LoadedRecipe, world_size: int, console: Console) -> None:
 
     total = _params(model)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    root = RichTree(f"[bold]{escape(recipe.name)}[/bold]  ModelGraph  {_fmt(total)} parameters "
-                    f"({_fmt(trainable)} trainable)")
-    encs = root.add("encoders")
+    root = RichTree(Text(f"{recipe.name}  ModelGraph  {_fmt(total)} parameters "
+                         f"({_fmt(trainable)} trainable)", style="bold", overflow="fold"))
+    encs = root.add(Text("encoders"))
     for name, enc in model.encoders.items():
         cfg = enc.backbone.config
-        encs.add(escape(f"{name}: {type(enc.backbone).__name__} ({cfg.model_type}, "
-                        f"{cfg.num_hidden_layers} layers, hidden {cfg.hidden_size}, "
-                        f"{cfg.num_attention_heads} heads, vocab {cfg.vocab_size}), "
-                        f"pooling {enc.pooling}") + f"  [cyan]{_fmt(_params(enc))}[/cyan]")
-    heads = root.add("heads")
+        encs.add(Text(f"{name}  {_fmt(_params(enc))}  {type(enc.backbone).__name__} "
+                      f"({cfg.model_type}, {cfg.num_hidden_layers} layers, hidden "
+                      f"{cfg.hidden_size}, {cfg.num_attention_heads} heads, vocab "
+                      f"{cfg.vocab_size}), pooling {enc.pooling}", overflow="fold"))
+    heads = root.add(Text("heads"))
     for name, head in model.heads.items():
         spec = recipe.heads[name]
-        heads.add(escape(f"{name}: {spec.type} ← {spec.input}, {len(spec.labels)} labels "
-                         f"{spec.labels}") + f"  [cyan]{_fmt(_params(head))}[/cyan]")
-    console.print(root)
+        heads.add(Text(f"{name}  {_fmt(_params(head))}  {spec.type} ← {spec.input}, "
+                       f"{len(spec.labels)} labels {spec.labels}", overflow="fold"))
+    console.print(root, soft_wrap=False)  # wrap long labels instead of cutting them off
 
     tok = compiled.tokenizer
     splits = load_splits(loaded, compiled.labels)
@@ -135,9 +147,6 @@ def print_plan(loaded: LoadedRecipe, world_size: int, console: Console) -> None:
     total_steps = steps_per_epoch * t.epochs
     if t.max_steps:
         total_steps = min(total_steps, t.max_steps)
-    table = Table(show_header=False, title="plan")
-    table.add_column(style="bold")
-    table.add_column()
     layout = f"dp {dp} × tp {p.tp} × pp {p.pp}"
     zero = {"zero": p.zero_stage or 1, "gemini": 3}.get(p.plugin, p.zero_stage or 0)
     rows = [
@@ -159,7 +168,6 @@ def print_plan(loaded: LoadedRecipe, world_size: int, console: Console) -> None:
     split = tp_split_weights(p.tp)
     if split:
         rows.append(("tp splits", "; ".join(split)))
-    for k, v in rows:
-        table.add_row(k, escape(v))
-    console.print(table)
-    console.print(rank_table(loaded, compiled, world_size, seq_len))
+    console.print(key_value_table(console, "plan", rows), soft_wrap=False)
+    for table in rank_tables(loaded, compiled, world_size, seq_len, console):
+        console.print(table, soft_wrap=False)

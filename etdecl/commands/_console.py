@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from rich.console import Console
+from ..consoles import make_console, say
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = make_console()
+err = make_console(stderr=True)
 
 
 def print_problems(error: Exception) -> None:
-    err.print(str(error), markup=False)
+    say(str(error), stderr=True)

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from ._console import err, out
+from ._console import say
 
 
 class DiffFormat(StrEnum):
@@ -52,10 +52,10 @@ def diff(
             loaded.append(load_recipe(path, [*(overrides or []), *(extra or [])],
                                       check_data=False))
         except RecipeError as e:
-            err.print(str(e), markup=False)
+            say(str(e), stderr=True)
             raise typer.Exit(2) from None
     names = (show_path(a), show_path(b))
     changes = diff_recipes(loaded[0], loaded[1])
     render = render_json if fmt is DiffFormat.json else render_text
-    out.print(render(changes, loaded[0], loaded[1], names), markup=False)
+    say(render(changes, loaded[0], loaded[1], names))
     raise typer.Exit(1 if changes else 0)

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from ._console import err, out
+from ._console import say
 
 
 def _files(paths: list[Path]) -> list[Path]:
@@ -56,10 +56,10 @@ def migrate(
 
     files = _files(paths)
     if not files:
-        err.print("error: no recipe files found in " + ", ".join(map(str, paths)), markup=False)
+        say("error: no recipe files found in " + ", ".join(map(str, paths)), stderr=True)
         raise typer.Exit(1)
     if output is not None and len(files) != 1:
-        err.print("error: --output takes one recipe file", markup=False)
+        say("error: --output takes one recipe file", stderr=True)
         raise typer.Exit(1)
     failed = pending = 0
     for f in files:
@@ -67,19 +67,18 @@ def migrate(
         try:
             result = migrate_text(read_source(f, shown), shown)
         except RecipeError as e:
-            err.print(str(e), markup=False)
+            say(str(e), stderr=True)
             failed += 1
             continue
         if not result.needed:
             if output is not None and not check:
                 _emit(output, result.text)
-            out.print(f"{shown}: already format version {CURRENT}", markup=False)
+            say(f"{shown}: already format version {CURRENT}")
             continue
         pending += 1
         step = f"version {result.from_version} -> {result.to_version}"
         if check:
-            out.print(f"{shown}: needs migrating ({step}); run: etdecl migrate {shown}",
-                      markup=False)
+            say(f"{shown}: needs migrating ({step}); run: etdecl migrate {shown}")
             continue
         if output is None:
             _write_atomically(f, result.text)
@@ -88,10 +87,10 @@ def migrate(
             _emit(output, result.text)
             where = str(output)
         target = "stdout" if str(output) == "-" else where
-        (err if str(output) == "-" else out).print(
-            f"{shown}: migrated {step}, written to {target}", markup=False)
+        to_err = str(output) == "-"  # stdout then holds the migrated recipe itself
+        say(f"{shown}: migrated {step}, written to {target}", stderr=to_err)
         for change in result.changes:
-            (err if str(output) == "-" else out).print(f"  {change}", markup=False)
+            say(f"  {change}", stderr=to_err)
     if failed:
         raise typer.Exit(1)
     if check and pending:
@@ -100,7 +99,7 @@ def migrate(
 
 def _emit(output: Path, text: str) -> None:
     if str(output) == "-":
-        out.print(text, markup=False, end="")
+        say(text, end="")
     else:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")

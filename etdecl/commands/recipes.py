@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from ._console import err, out
+from ._console import out, say
 
 app = typer.Typer(
     name="recipes",
@@ -37,6 +37,7 @@ def list_recipes(
 ) -> None:
     """List every gallery recipe with its one-line description."""
     from rich.table import Table
+    from rich.text import Text
 
     from ..recipe.gallery import entries
     from ..recipe.load import show_path
@@ -46,10 +47,10 @@ def list_recipes(
     if fmt is ListFormat.json:
         rows = [{"name": e.name, "file": show_path(e.path), "description": e.description,
                  "extends": e.extends, "error": e.error} for e in found]
-        out.print(json.dumps(rows, indent=2), markup=False)
+        say(json.dumps(rows, indent=2))
         return
     if not found:
-        err.print(f"the gallery is empty ({gallery_dir()})", markup=False)
+        say(f"the gallery is empty ({gallery_dir()})", stderr=True)
         raise typer.Exit(1)
     table = Table(title=f"etdecl recipes ({len(found)})", title_justify="left")
     table.add_column("name", style="bold", no_wrap=True)
@@ -57,10 +58,10 @@ def list_recipes(
     table.add_column("extends")
     for e in found:
         description = e.description if e.error is None else f"[invalid] {e.error}"
-        table.add_row(e.name, description, ", ".join(e.extends), )
+        table.add_row(Text(e.name), Text(description), Text(", ".join(e.extends)))
     out.print(table)
-    out.print("show one: etdecl recipes show NAME   copy one: etdecl recipes init NAME DEST   "
-              "build on one: extends: gallery:NAME", markup=False)
+    say("show one: etdecl recipes show NAME   copy one: etdecl recipes init NAME DEST   "
+        "build on one: extends: gallery:NAME")
 
 
 @app.command("show")
@@ -71,9 +72,9 @@ def show_recipe(name: Annotated[str, typer.Argument(help="Gallery recipe name.")
     try:
         path = find(name)
     except LookupError as e:
-        err.print(f"error: {e}", markup=False)
+        say(f"error: {e}", stderr=True)
         raise typer.Exit(1) from None
-    out.print(path.read_text(encoding="utf-8"), markup=False, end="")
+    say(path.read_text(encoding="utf-8"), end="")
 
 
 @app.command("init")
@@ -99,14 +100,14 @@ def init_recipe(
     try:
         written = init(name, dest, resolve=resolve, force=force)
     except (LookupError, FileExistsError, RecipeError) as e:
-        err.print(f"error: {e}" if not isinstance(e, RecipeError) else str(e), markup=False)
+        say(f"error: {e}" if not isinstance(e, RecipeError) else str(e), stderr=True)
         raise typer.Exit(1) from None
     try:
         loaded = load_recipe(written, check_data=False)
     except RecipeError as e:
-        err.print(str(e), markup=False)
-        err.print(f"wrote {written}, but it does not validate (see above)", markup=False)
+        say(str(e), stderr=True)
+        say(f"wrote {written}, but it does not validate (see above)", stderr=True)
         raise typer.Exit(1) from None
     how = "resolved" if resolve else "extends kept"
-    out.print(f"wrote {written} ({how}; fingerprint {loaded.fingerprint[:16]})", markup=False)
-    out.print(f"next: etdecl validate {written}  then  etdecl train {written}", markup=False)
+    say(f"wrote {written} ({how}; fingerprint {loaded.fingerprint[:16]})")
+    say(f"next: etdecl validate {written}  then  etdecl train {written}")

@@ -15,8 +15,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from rich.console import Console
-
+from ..consoles import make_console, say
 from ..quiet import quiet_third_party
 from ..recipe.errors import RecipeError
 from ..recipe.show import render_resolved
@@ -66,17 +65,16 @@ def launch(
     master_addr: str = "127.0.0.1",
     master_port: int | None = None,
 ) -> int:
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
     run_dir = run_dir or Path(loaded.recipe.train.output_dir) / loaded.recipe.name
     try:
         check_world(loaded, nproc * nnodes)
     except RecipeError as err:
-        console.print(str(err), markup=False)
+        say(str(err), stderr=True)
         return 1
     try:
         prepare_run_dir(loaded, run_dir, resume)
     except (FileExistsError, FileNotFoundError) as err:
-        console.print(f"error: {err}", markup=False)
+        say(f"error: {err}", stderr=True)
         return 2
     spec = LaunchSpec(
         str(loaded.file.resolve()),
@@ -158,10 +156,10 @@ def run_worker(spec: LaunchSpec, single: bool = False) -> int:
     from .checkpoint import ResumeError
     from .trainer import Trainer
 
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    console = make_console(stderr=True)
     loaded = load_recipe(spec.recipe, spec.overrides)
     if loaded.fingerprint != spec.fingerprint:
-        console.print("error: the recipe changed on disk after launch", markup=False)
+        say("error: the recipe changed on disk after launch", stderr=True)
         return 2
     init_distributed(loaded.recipe.train.seed, single)
     trainer = Trainer(loaded, Path(spec.run_dir), spec.resume, spec.stop_after, console)
@@ -172,9 +170,7 @@ def run_worker(spec: LaunchSpec, single: bool = False) -> int:
         return 0
     except (RecipeError, DataError, ResumeError) as err:
         if dist.get_rank() == 0 or not isinstance(err, (RecipeError, DataError)):
-            console.print(
-                f"error: {err}" if not isinstance(err, RecipeError) else str(err), markup=False
-            )
+            say(f"error: {err}" if not isinstance(err, RecipeError) else str(err), stderr=True)
         return 1
     finally:
         if dist.is_initialized():

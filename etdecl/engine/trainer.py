@@ -28,7 +28,6 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -37,14 +36,15 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
 
 from ..compile import compile_recipe
+from ..consoles import make_console
 from ..data.examples import load_splits
 from ..data.tokens import Encoded, TrainBatches, encode_cached, eval_batches
 from ..recipe.errors import Problem, RecipeError
 from ..recipe.validate import LoadedRecipe
 from ..recipe.world import check_world
+from ..tables import key_value_table
 from .checkpoint import Checkpointer, ResumeError
 from .runlog import RunLog, write_summary
 from .schedule import LinearWarmupDecay
@@ -89,7 +89,7 @@ class Trainer:
         self.stop_after = stop_after
         self.rank = dist.get_rank()
         self.world = dist.get_world_size()
-        self.console = console or Console(stderr=True, highlight=False, soft_wrap=True)
+        self.console = console or make_console(stderr=True)
         self.is_main = self.rank == 0
 
     # ── setup ─────────────────────────────────────────────────────────────────────────────
@@ -333,13 +333,13 @@ class Trainer:
         eval_every = t.eval_every
         ckpt_every = t.checkpoint_every or eval_every
         progress = Progress(
-            TextColumn("[bold]{task.description}"),
+            TextColumn("{task.description}", style="bold", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             TextColumn("eta"),
             TimeRemainingColumn(),
-            TextColumn("{task.fields[info]}"),
+            TextColumn("{task.fields[info]}", markup=False),
             console=self.console,
             disable=not self.is_main,
             transient=False,
@@ -437,12 +437,8 @@ class Trainer:
             rows.append((f"skipped rows: {reason}", str(count)))
         rows.append(("run directory", str(self.run_dir)))
         write_summary(self.run_dir, rows, f"etdecl run: {self.recipe.name}")
-        table = Table(title=f"etdecl run: {self.recipe.name}", show_header=False)
-        table.add_column(style="bold")
-        table.add_column()
-        for k, v in rows:
-            table.add_row(escape(k), escape(v))
-        self.console.print(table)
+        title = f"etdecl run: {self.recipe.name}"
+        self.console.print(key_value_table(self.console, title, rows), soft_wrap=False)
         final = {
             "outcome": outcome,
             "step": self.step,
@@ -458,4 +454,4 @@ class Trainer:
                 "`etdecl train ... --resume`"
             )
         if math.isnan(self.last_eval.get("loss", 0.0)):
-            self.console.print("[red]dev loss is NaN[/red]")
+            self.console.print("dev loss is NaN", style="red")

@@ -1,6 +1,6 @@
 """Cross-field checks: each a small named function returning located problems.
 
-They run after the structural (pydantic) pass succeeds, all of them, and their problems are
+They run after the structural (pydantic) pass, all of them, and their problems are
 reported together. A check that names two keys points at the one the user most likely got wrong.
 """
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .aliases import MODEL_ALIASES, is_alias_like, resolve_model
 from .errors import Problem, did_you_mean, one_of
+from .modelinfo import EncoderShape
 from .validate import LoadedRecipe
 
 Check = Callable[[LoadedRecipe], Iterator[Problem]]
@@ -48,7 +49,7 @@ def data_source_is_one_kind(lr: LoadedRecipe) -> Iterator[Problem]:
                        f"data.{split} sets both 'path' and 'package'/'resource'",
                        expected="either a file path or a package resource")
         elif not has_path and not has_pkg:
-            yield _err(lr, ("data", split), f"data.{split} names no data",
+            yield _err(lr, ("data", split), "names no data",
                        expected="'path', or 'package' and 'resource'")
         elif has_pkg and (src.package is None or src.resource is None):
             missing = "package" if src.package is None else "resource"
@@ -96,8 +97,8 @@ def batch_splits_into_accumulation(lr: LoadedRecipe) -> Iterator[Problem]:
     t = lr.recipe.train
     if t.batch_size % t.grad_accum:
         yield _err(lr, ("train", "grad_accum"),
-                   f"train.batch_size ({t.batch_size}) is not divisible by train.grad_accum "
-                   f"({t.grad_accum})", expected="a divisor of train.batch_size")
+                   f"train.batch_size ({t.batch_size}) is not divisible by it",
+                   expected=f"a divisor of {t.batch_size}", found=str(t.grad_accum))
 
 
 @check
@@ -158,7 +159,7 @@ def parallel_plan_fits_plugin(lr: LoadedRecipe) -> Iterator[Problem]:
     if p.plugin != "hybrid":
         for key in ("tp", "pp"):
             if getattr(p, key) > 1:
-                yield _err(lr, (*base, key), f"parallel.{key} > 1 needs plugin 'hybrid'",
+                yield _err(lr, (*base, key), f"{key} > 1 needs plugin 'hybrid'",
                            found=f"plugin '{p.plugin}'")
     if p.plugin == "ddp":
         if p.zero_stage:
@@ -186,21 +187,23 @@ def parallel_plan_fits_plugin(lr: LoadedRecipe) -> Iterator[Problem]:
                    "1; HybridParallelPlugin refuses stage 2 (its gradient synchronisation across "
                    "micro-batches would be prohibitive)", expected="0 or 1")
     if p.microbatches is not None and p.pp == 1:
-        yield _err(lr, (*base, "microbatches"), "parallel.microbatches is for pipelines (pp > 1)")
+        yield _err(lr, (*base, "microbatches"), "micro-batches are for pipelines (pp > 1)")
     if p.pp > 1 and p.microbatches is not None and p.microbatches < p.pp:
-        yield _err(lr, (*base, "microbatches"), f"parallel.microbatches ({p.microbatches}) must "
-                   f"be at least parallel.pp ({p.pp}) to keep every stage busy",
-                   expected=f">= {p.pp}")
+        yield _err(lr, (*base, "microbatches"), f"too few micro-batches to keep the {p.pp} "
+                   "pipeline stages (parallel.pp) busy", expected=f"at least {p.pp}",
+                   found=str(p.microbatches))
     if t.grad_accum > 1:
         stage = p.zero_stage or (1 if p.plugin == "zero" else 0)
         if p.plugin == "gemini" or (p.plugin in ("zero", "hybrid") and stage >= 2) or p.pp > 1:
             why = ("a pipeline accumulates over parallel.microbatches" if p.pp > 1 else
                    f"plugin '{p.plugin}' with ZeRO stage {3 if p.plugin == 'gemini' else stage} "
                    "cannot skip gradient synchronisation")
-            yield _err(lr, ("train", "grad_accum"), f"train.grad_accum > 1 is not possible here: "
-                       f"{why}", hint="raise train.batch_size or use ZeRO stage 1 / ddp")
+            yield _err(lr, ("train", "grad_accum"), f"gradient accumulation is not possible "
+                       f"here: {why}", expected="1", found=str(t.grad_accum),
+                       hint="raise train.batch_size or use ZeRO stage 1 / ddp")
     if p.overlap_p2p and p.pp == 1:
-        yield _err(lr, (*base, "overlap_p2p"), "parallel.overlap_p2p is for pipelines (pp > 1)")
+        yield _err(lr, (*base, "overlap_p2p"), "overlapping send/receive is for pipelines "
+                   "(pp > 1)")
 
 
 @check
@@ -225,18 +228,25 @@ def parallel_plan_fits_model(lr: LoadedRecipe) -> Iterator[Problem]:
                        hint="use plugin 'zero' or 'gemini' to shard it instead")
             continue
         if p.tp > 1:
-            for label, n in (("attention heads", shape.heads), ("hidden size", shape.hidden)):
-                if n % p.tp:
-                    yield _err(lr, ("parallel", "tp"), f"parallel.tp ({p.tp}) must divide the "
-                               f"{label} of encoder '{name}' ({n})")
-        if p.tp > 1 and shape.vocab % p.tp:
-            yield _err(lr, ("parallel", "tp"), f"parallel.tp ({p.tp}) must divide the vocabulary "
-                       f"of encoder '{name}' ({shape.vocab}); a padded vocabulary cannot be "
-                       "checkpointed by ColossalAI 0.5.0")
+            yield from _tp_divides(lr, name, shape, p.tp)
         if p.pp > shape.layers:
-            yield _err(lr, ("parallel", "pp"), f"parallel.pp ({p.pp}) exceeds the "
-                       f"{shape.layers} layers of encoder '{name}'",
-                       expected=f"at most {shape.layers}")
+            yield _err(lr, ("parallel", "pp"), f"more pipeline stages than the {shape.layers} "
+                       f"layers of encoder '{name}'", expected=f"at most {shape.layers}",
+                       found=str(p.pp))
+
+
+def _tp_divides(lr: LoadedRecipe, name: str, shape: EncoderShape, tp: int) -> Iterator[Problem]:
+    """tp splits attention heads, hidden size and vocabulary (a padded vocabulary cannot be
+    checkpointed by ColossalAI 0.5.0); the message lists the tp values that split all three."""
+    sizes = {"attention heads": shape.heads, "hidden size": shape.hidden,
+             "vocabulary": shape.vocab}
+    uneven = [f"{label} ({n})" for label, n in sizes.items() if n % tp]
+    if not uneven:
+        return
+    fits = [str(t) for t in range(1, shape.heads + 1) if all(n % t == 0 for n in sizes.values())]
+    listed = uneven[0] if len(uneven) == 1 else f"{', '.join(uneven[:-1])} and {uneven[-1]}"
+    yield _err(lr, ("parallel", "tp"), f"does not divide the {listed} of encoder "
+               f"'{name}'", expected=f"one of {', '.join(fits)}", found=str(tp))
 
 
 @data_check
@@ -292,7 +302,15 @@ def data_fields_present(lr: LoadedRecipe) -> Iterator[Problem]:
 
 
 def cross_checks(lr: LoadedRecipe, check_data: bool = True) -> list[Problem]:
+    """Every check's problems. On a recipe with structural errors a check stops where it reads
+    a broken part; what it found before that came from valid parts and is kept."""
+    from .salvage import BrokenInput
+
     problems: list[Problem] = []
     for fn in CHECKS + (DATA_CHECKS if check_data else []):
-        problems.extend(fn(lr))
+        try:
+            for problem in fn(lr):
+                problems.append(problem)
+        except BrokenInput:
+            continue
     return problems

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+
+OVERRIDE_PREFIX = "--set "
 
 
 @dataclass(frozen=True, order=True)
@@ -24,6 +27,11 @@ class Location:
         if self.line <= 0:
             return self.file
         return f"{self.file}:{self.line}:{self.col}"
+
+    @property
+    def is_override(self) -> bool:
+        """A `--set KEY=VALUE` on the command line, not a place in a file."""
+        return self.file.startswith(OVERRIDE_PREFIX) and self.line <= 0
 
 
 @dataclass(frozen=True)
@@ -54,8 +62,11 @@ class Problem:
         return text
 
     def to_dict(self) -> dict:
+        """JSON form: `loc` is a file position; a `--set` problem has `origin` instead."""
         out = asdict(self)
-        out["loc"] = asdict(self.loc) if self.loc else None
+        override = self.loc is not None and self.loc.is_override
+        out["loc"] = asdict(self.loc) if self.loc and not override else None
+        out["origin"] = self.loc.file if override and self.loc else None
         return out
 
 
@@ -76,17 +87,35 @@ class RecipeError(Exception):
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
-    """A 'did you mean' hint for a misspelt name, or None when nothing is close."""
-    choices = sorted({str(c) for c in choices})
-    close = difflib.get_close_matches(str(word), choices, n=1, cutoff=0.6)
-    if close:
+    """A 'did you mean' hint for a misspelt name, or None when nothing is close.
+
+    Beyond spelling (difflib): a case-only difference (`PLM` for `plm`, said to be one, since
+    names are case-sensitive), and a word that is one part or the start of exactly one choice
+    (`f1` for `macro_f1`, `acc` for `accuracy`).
+    """
+    word = str(word)
+    choices = sorted({str(c) for c in choices} - {word})
+    same = [c for c in choices if c.casefold() == word.casefold()]
+    if same:
+        return f"did you mean '{same[0]}'? (names are case-sensitive)"
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    if not close:
+        folded = {c.casefold(): c for c in choices}
+        close = [folded[c] for c in difflib.get_close_matches(word.casefold(), list(folded),
+                                                              n=1, cutoff=0.6)]
+    if not close and len(word) >= 2:
+        low = word.casefold()
+        close = [c for c in choices if low in re.split(r"[_\-.]", c.casefold())]
+        if len(close) != 1 and len(word) >= 3:
+            close = [c for c in choices if c.casefold().startswith(low)]
+    if len(close) == 1:
         return f"did you mean '{close[0]}'?"
     return None
 
 
 def one_of(choices: Iterable[str]) -> str:
     items = sorted({str(c) for c in choices})
-    return "one of " + ", ".join(f"'{c}'" for c in items) if items else "nothing (none defined)"
+    return "one of " + ", ".join(f"'{c}'" for c in items) if items else "nothing: none is declared"
 
 
 def render_text(problems: Sequence[Problem]) -> str:
@@ -120,14 +149,15 @@ def render_github(problems: Sequence[Problem]) -> str:
     lines = []
     for p in problems:
         props = []
-        if p.loc:
+        in_file = p.loc is not None and not p.loc.is_override
+        if p.loc and in_file:  # a --set problem has no file: its origin stays in the text
             props.append(f"file={_gh_escape(p.loc.file, True)}")
             if p.loc.line:
                 props.append(f"line={p.loc.line}")
                 props.append(f"col={p.loc.col}")
         props.append(f"title={_gh_escape('etdecl ' + (p.path or 'recipe'), True)}")
         msg = p.render()
-        if p.loc:
+        if p.loc and in_file:
             msg = msg.removeprefix(f"{p.loc}: ")
         kind = "error" if p.severity == "error" else "warning"
         lines.append(f"::{kind} {','.join(props)}::{_gh_escape(msg)}")

@@ -22,7 +22,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from .aliases import is_alias_like
 from .errors import RecipeError, did_you_mean
 from .load import GALLERY_PREFIX, PathKey, Tree, parse_text, read_source, show_path
-from .resolve import gallery_dir, load_tree
+from .resolve import gallery_dir, load_tree, source_file
 
 SCHEMA_LINE = re.compile(r"^(#\s*yaml-language-server:\s*\$schema=)(\S+)", re.MULTILINE)
 _LEADING_VAR = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}(.*)$", re.DOTALL)
@@ -162,6 +162,21 @@ def _set(node: Any, path: PathKey, value: Any) -> None:
     node[path[-1]] = value
 
 
+def schema_target(new_dir: Path) -> str:
+    """What a `$schema` line written into `new_dir` should say: the schema file shipped with
+    etdecl (in a wheel or a checkout), relative so it resolves offline; its `$id` only when
+    this etdecl has no schema file."""
+    from .jsonschema import installed_schema
+    from .schema import SCHEMA_ID
+
+    found = installed_schema()
+    return _relative(found.resolve(), new_dir.resolve()) if found else SCHEMA_ID
+
+
+def schema_line(new_dir: Path) -> str:
+    return f"# yaml-language-server: $schema={schema_target(new_dir)}"
+
+
 def _schema_comment(text: str, old_dir: Path, new_dir: Path) -> str:
     def sub(m: re.Match[str]) -> str:
         target = m.group(2)
@@ -170,9 +185,7 @@ def _schema_comment(text: str, old_dir: Path, new_dir: Path) -> str:
         full = (old_dir / target).resolve()
         if full.is_file():
             return m.group(1) + _relative(full, new_dir.resolve())
-        from .schema import SCHEMA_ID
-
-        return m.group(1) + SCHEMA_ID
+        return m.group(1) + schema_target(new_dir)
 
     return SCHEMA_LINE.sub(sub, text)
 
@@ -217,7 +230,7 @@ def copy_keeping_extends(src: Path, dest: Path) -> str:
 def _origin_dir(tree: Tree, path: PathKey, fallback: Path) -> Path:
     origin = tree.origins.get(path)
     if origin and not origin.startswith("--set"):
-        return Path(origin).resolve().parent
+        return source_file(origin).resolve().parent
     return fallback
 
 
@@ -264,10 +277,7 @@ def resolved_copy(src: Path, dest: Path, name: str) -> str:
     y.indent(mapping=2, sequence=4, offset=2)
     y.width = 4096
     out = io.StringIO()
-    first = read_source(src, show_path(src)).splitlines()[:1]
-    schema = [ln for ln in first if SCHEMA_LINE.match(ln)]
-    for line in schema:
-        out.write(_schema_comment(line, src.resolve().parent, new_dir) + "\n")
+    out.write(schema_line(new_dir) + "\n")  # merged, it is a whole recipe, even from a child
     out.write(f"# {GALLERY_PREFIX}{name} with its extends: chain resolved "
               f"(etdecl recipes init --resolve)\n")
     y.dump(_tidy(ordered, top=True), out)

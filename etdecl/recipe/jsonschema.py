@@ -1,4 +1,16 @@
-"""The published JSON Schema for recipes, generated from the pydantic models."""
+"""The published JSON Schema for recipes, generated from the pydantic models.
+
+Pydantic's output is reshaped where a plain JSON Schema validator (check-jsonschema, an editor)
+would otherwise accept what `etdecl validate` refuses, or explain it badly:
+
+- named sections (`encoders`, `heads`) check their names with `propertyNames`, and every entry
+  with `additionalProperties`, so a name outside the pattern is an error, not an unchecked key;
+- a discriminated union (`type: hf`) becomes an `enum` of the tags plus one `if`/`then` per
+  tag, so a wrong `type:` says which tags exist and a bad field inside an entry is reported
+  for that field, instead of "not valid under any of the given schemas".
+
+What JSON Schema cannot express (JSON has no 1 vs 1.0, and no dates) is listed in docs/ci.md.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +21,54 @@ from typing import Any
 from .schema import SCHEMA_ID, Recipe
 
 SCHEMA_PATH = Path("schemas") / "recipe.schema.json"
+PACKAGED_SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "recipe.schema.json"
+"""Where the schema is inside an installed etdecl (a symlink to schemas/ in a checkout)."""
+
+
+def _tagged_union(node: dict[str, Any]) -> dict[str, Any]:
+    """`oneOf` + `discriminator` → the tag as an `enum`, then one `if`/`then` per tag."""
+    mapping: dict[str, str] = node["discriminator"]["mapping"]
+    tag = node["discriminator"]["propertyName"]
+    branches = [{"if": {"properties": {tag: {"const": name}}, "required": [tag]},
+                 "then": {"$ref": ref}} for name, ref in mapping.items()]
+    return {"type": "object", "required": [tag],
+            "properties": {tag: {"enum": list(mapping),
+                                 "description": "Registered type: " + ", ".join(mapping)}},
+            "allOf": branches}
+
+
+def _closed_names(node: dict[str, Any]) -> dict[str, Any]:
+    """`patternProperties` → `propertyNames` (pattern + length) and `additionalProperties`."""
+    [(pattern, value)] = node.pop("patternProperties").items()
+    names = dict(node.get("propertyNames") or {})
+    node["propertyNames"] = {"pattern": pattern, **names}
+    node["additionalProperties"] = value
+    return node
+
+
+def _reshape(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_reshape(x) for x in node]
+    if not isinstance(node, dict):
+        return node
+    node = {k: _reshape(v) for k, v in node.items()}
+    if "discriminator" in node and "oneOf" in node:
+        rest = {k: v for k, v in node.items() if k not in ("discriminator", "oneOf")}
+        node = {**rest, **_tagged_union(node)}
+    if len(node.get("patternProperties") or {}) == 1 and "additionalProperties" not in node:
+        node = _closed_names(node)
+    return node
 
 
 def recipe_json_schema() -> dict[str, Any]:
-    body = Recipe.model_json_schema(mode="validation")
+    body = _reshape(Recipe.model_json_schema(mode="validation"))
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **body}
 
 
 def render_schema() -> str:
     return json.dumps(recipe_json_schema(), indent=2, sort_keys=False) + "\n"
+
+
+def installed_schema() -> Path | None:
+    """The schema file shipped with this etdecl (wheel or checkout), if it is there."""
+    return PACKAGED_SCHEMA if PACKAGED_SCHEMA.is_file() else None

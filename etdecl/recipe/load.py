@@ -344,8 +344,7 @@ def parse_text(text: str, file: str) -> Tree:
         lc = getattr(doc, "lc", None)
         start = (lc.line, lc.col) if lc is not None and lc.line is not None else None
         raise RecipeError([Problem("a recipe must be a mapping at the top level",
-                                   loc=_loc(file, start or (0, 0)), expected="mapping",
-                                   found=kind_of(doc))])
+                                   loc=_loc(file, start or (0, 0)), found=kind_of(doc))])
     problems: list[Problem] = []
     tree.values[()] = Location(file, 1, 1)
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,23 @@ def gallery_dir() -> Path:
         if candidate.is_dir():
             return candidate
     return here.parent / "recipes"
+
+
+def gallery_label(path: Path) -> str | None:
+    """`gallery:NAME` for a file inside the gallery, so messages about recipes reached through
+    `extends:` do not show where etdecl happens to be installed (often site-packages)."""
+    try:
+        rel = path.resolve().relative_to(gallery_dir().resolve())
+    except ValueError:
+        return None
+    return GALLERY_PREFIX + rel.as_posix().removesuffix(".yaml")
+
+
+def source_file(label: str) -> Path:
+    """The file behind a location label (`gallery:NAME` or a path as shown in messages)."""
+    if label.startswith(GALLERY_PREFIX):
+        return _target_path(label, Path.cwd())
+    return Path(label)
 
 
 def _drop_prefix(table: dict[PathKey, Any], prefix: PathKey) -> None:
@@ -111,10 +129,18 @@ def _target_path(target: str, here: Path) -> Path:
     return (here.parent / target).resolve()
 
 
+def _gallery_hint(target: str) -> str | None:
+    """A missing relative file named like a gallery recipe was most likely meant as one."""
+    stem = Path(target).stem
+    if Path(target).suffix in ("", ".yaml", ".yml") and (gallery_dir() / f"{stem}.yaml").is_file():
+        return f"did you mean 'gallery:{stem}'? (gallery recipes are named with 'gallery:')"
+    return None
+
+
 def load_tree(path: Path, _stack: tuple[Path, ...] = ()) -> Tree:
     """Load a recipe file and everything it extends, merged (parents first, this file last)."""
     path = Path(path)
-    shown = show_path(path)
+    shown = (gallery_label(path) if _stack else None) or show_path(path)
     tree = parse_text(read_source(path, shown), shown)
     targets = _extends_targets(tree, shown)
     if not targets:
@@ -136,6 +162,8 @@ def load_tree(path: Path, _stack: tuple[Path, ...] = ()) -> Tree:
                 from .errors import did_you_mean
 
                 hint = did_you_mean(target[len(GALLERY_PREFIX):], names)
+            else:
+                hint = _gallery_hint(target)
             problems.append(Problem(f"'extends' names a recipe that does not exist: {target}",
                                     loc=loc, path="extends", expected="an existing recipe file",
                                     found=show_path(parent), hint=hint))
@@ -183,21 +211,44 @@ def _parse_override_path(text: str) -> list[str | int]:
     return parts
 
 
+class BadValue(ValueError):
+    """The VALUE of KEY.PATH=VALUE cannot be read (the key path itself is fine)."""
+
+
+VALUE_EXAMPLES = "a YAML value, e.g. 3e-5, text, '[a, b]' or '{k: v}'"
+YAML_CONTEXTS = {"flow mapping": "a '{' is not closed", "flow sequence": "a '[' is not closed",
+                 "quoted scalar": "a quote is not closed"}
+
+
+def _yaml_says(err: YAMLError) -> str:
+    """The YAML library's complaint about a --set value, in our words."""
+    context = str(getattr(err, "context", "") or "")
+    for key, words in YAML_CONTEXTS.items():
+        if key in context:
+            return words
+    found = re.search(r"found character '(.+?)'", str(getattr(err, "problem", "") or ""))
+    if found:
+        return f"'{found.group(1)}' cannot start a value (quote the value)"
+    mark = getattr(err, "problem_mark", None)
+    return f"it stops making sense at character {mark.column + 1}" if mark is not None \
+        else "it cannot be read"
+
+
 def parse_override(spec: str) -> tuple[list[str | int], Any]:
     """`a.b.c=value` → (['a','b','c'], value), the value read as a YAML scalar or flow node."""
     if "=" not in spec:
-        raise ValueError("expected KEY.PATH=VALUE")
+        raise ValueError("no '=' between key and value")
     key, _, raw = spec.partition("=")
     path = _parse_override_path(key.strip())
     tags = explicit_tags(raw, "--set")
     if tags:  # as in recipe files: no tag reaches a constructor, not even a safe one
-        raise ValueError(f"value is not valid YAML for a recipe: {tags[0].message}")
+        raise BadValue(f"value is not valid YAML for a recipe: {tags[0].message}")
     try:
         value = YAML(typ="safe", pure=True).load(io.StringIO(raw)) if raw.strip() else ""
     except YAMLError as err:
-        raise ValueError(f"value is not valid YAML: {str(err).splitlines()[0]}") from None
-    except Exception as err:  # noqa: BLE001 - odd input the YAML library fails on
-        raise ValueError(f"value is not valid YAML: {err}") from None
+        raise BadValue(f"value is not valid YAML: {_yaml_says(err)}") from None
+    except Exception:  # noqa: BLE001 - odd input the YAML library fails on
+        raise BadValue("value is not valid YAML") from None
     _check_value_size(value)
     return path, value
 
@@ -211,20 +262,25 @@ def _check_value_size(value: Any) -> None:
         node, above = todo.pop()
         budget -= 1
         if budget < 0:
-            raise ValueError(f"value expands to more than {MAX_VALUES} values")
+            raise BadValue(f"value expands to more than {MAX_VALUES} values")
         if isinstance(node, dict) and not all(isinstance(k, str) for k in node):
             key = next(k for k in node if not isinstance(k, str))
-            raise ValueError(f"mapping keys must be strings, found {kind_of(key)} {key!r}")
+            raise BadValue(f"mapping keys must be strings, found {kind_of(key)} {key!r}")
         if isinstance(node, (dict, list)):
             if id(node) in above:
-                raise ValueError("value contains itself (a YAML alias of its own anchor)")
+                raise BadValue("value contains itself (a YAML alias of its own anchor)")
             inner = above | {id(node)}
             items = list(node.keys()) + list(node.values()) if isinstance(node, dict) else node
             todo.extend((x, inner) for x in items)
 
 
-def apply_overrides(tree: Tree, overrides: list[str]) -> Tree:
-    """Apply `--set` overrides in order; each is recorded as the origin of the path it sets."""
+def apply_overrides(tree: Tree, overrides: list[str],
+                    collect: list[Problem] | None = None) -> Tree:
+    """Apply `--set` overrides in order; each is recorded as the origin of the path it sets.
+
+    A bad override raises RecipeError, or with `collect` is added to it while the good ones
+    still apply (so the recipe's own problems are reported in the same run).
+    """
     from .validate import wants_text  # validate imports this module
 
     problems: list[Problem] = []
@@ -235,7 +291,8 @@ def apply_overrides(tree: Tree, overrides: list[str]) -> Tree:
             parts, value = parse_override(spec)
         except (ValueError, TypeError) as err:
             problems.append(Problem(f"bad override: {err}", loc=loc,
-                                    expected="KEY.PATH=VALUE, e.g. train.lr=3e-5"))
+                                    expected=VALUE_EXAMPLES if isinstance(err, BadValue)
+                                    else "KEY.PATH=VALUE, e.g. train.lr=3e-5"))
             continue
         if isinstance(value, (bool, int, float)) and wants_text(tuple(parts), tree.data):
             value = spec.partition("=")[2].strip()  # `--set name=2024` names a run '2024'
@@ -275,8 +332,10 @@ def apply_overrides(tree: Tree, overrides: list[str]) -> Tree:
         tree.values[path] = loc
         tree.origins[path] = origin
         _record_override_children(tree, path, value, loc, origin)
-    if problems:
+    if problems and collect is None:
         raise RecipeError(problems)
+    if collect is not None:
+        collect.extend(problems)
     return tree
 
 

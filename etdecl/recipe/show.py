@@ -1,4 +1,9 @@
-"""Render a resolved recipe as YAML, optionally with each value's origin as a trailing comment."""
+"""Render a resolved recipe as YAML, optionally with each value's origin as a trailing comment.
+
+Strings are written so that any YAML reader gets them back as strings: ruamel quotes what
+YAML 1.2 would read otherwise, and we also quote what a YAML 1.1 reader (PyYAML, many CI
+tools) would turn into a boolean, number, null or date (`no`, `on`, `1:20`, `2024-01-01`).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,20 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.nodes import ScalarNode
+from ruamel.yaml.resolver import VersionedResolver
+from ruamel.yaml.scalarstring import SingleQuotedScalarString
 
 from .load import PathKey
 from .validate import LoadedRecipe, canonical_dict
+
+_STR_TAG = "tag:yaml.org,2002:str"
+_RESOLVERS = [VersionedResolver(version=v) for v in ((1, 1), (1, 2))]
+
+
+def _ambiguous(text: str) -> bool:
+    """True when a YAML 1.1 or 1.2 reader would read this plain scalar as something else."""
+    return any(str(r.resolve(ScalarNode, text, (True, False))) != _STR_TAG for r in _RESOLVERS)
 
 
 def _build(node: Any, path: PathKey, loaded: LoadedRecipe, origins: bool) -> Any:
@@ -17,7 +33,7 @@ def _build(node: Any, path: PathKey, loaded: LoadedRecipe, origins: bool) -> Any
         m = CommentedMap()
         for key, value in node.items():
             sub = (*path, key)
-            m[key] = _build(value, sub, loaded, origins)
+            m[_scalar(key)] = _build(value, sub, loaded, origins)
             if origins and (not isinstance(value, dict) or not value):
                 m.yaml_add_eol_comment(loaded.origin_of(sub), key)
         return m
@@ -28,6 +44,12 @@ def _build(node: Any, path: PathKey, loaded: LoadedRecipe, origins: bool) -> Any
         if origins and node and not isinstance(node[0], (dict, list)):
             s.fa.set_flow_style()
         return s
+    return _scalar(node)
+
+
+def _scalar(node: Any) -> Any:
+    if isinstance(node, str) and _ambiguous(node):
+        return SingleQuotedScalarString(node)
     return node
 
 

@@ -165,7 +165,7 @@ def test_wrong_override_type_is_located_at_the_override() -> None:
     [problem] = info.value.problems
     assert problem.loc.file == "--set train.epochs=abc"
     assert problem.path == "train.epochs"
-    assert problem.expected == "integer"
+    assert problem.expected == "an integer"
     assert str(problem.loc) == "--set train.epochs=abc"
 
 

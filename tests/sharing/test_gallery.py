@@ -155,6 +155,19 @@ def test_init_refuses_to_overwrite(runner, tmp_path) -> None:
     assert (tmp_path / schema).resolve() == ROOT / "schemas" / "recipe.schema.json"
 
 
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_init_resolve_writes_the_schema_line(runner, tmp_path, path: Path) -> None:
+    """A resolved copy is a whole recipe, so its first line finds the schema, even when the
+    gallery recipe is a child (which has no `$schema` line of its own)."""
+    dest = tmp_path / "sub" / "copy.yaml"
+    result = runner.invoke(app, ["recipes", "init", path.stem, str(dest), "--resolve"])
+    assert result.exit_code == 0, result.output
+    first = dest.read_text().splitlines()[0]
+    assert first.startswith("# yaml-language-server: $schema="), first
+    target = first.split("=", 1)[1]
+    assert (dest.parent / target).resolve() == (ROOT / "schemas" / "recipe.schema.json"), first
+
+
 def test_rebase_path_rules(tmp_path) -> None:
     old, new = tmp_path / "a" / "b", tmp_path / "c"
     assert gallery.rebase_path("data/x.jsonl", old, new) == "../a/b/data/x.jsonl"
@@ -178,6 +191,7 @@ def test_the_wheel_ships_the_gallery(tmp_path) -> None:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
     shutil.copytree(ROOT / "recipes", src / "recipes")
+    shutil.copytree(ROOT / "schemas", src / "schemas")
     shutil.copytree(ROOT / "etdecl", src / "etdecl", symlinks=True,
                     ignore=shutil.ignore_patterns("__pycache__"))
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
@@ -201,3 +215,23 @@ def test_the_wheel_ships_the_gallery(tmp_path) -> None:
     assert done.returncode == 0, done.stderr
     where, name = done.stdout.split()
     assert Path(where) == tmp_path / "site" / "etdecl" / "gallery" and name == "mine"
+    # the schema ships too, and `recipes init` points the copy's `$schema` line at it
+    assert "etdecl/schemas/recipe.schema.json" in names
+    shipped = tmp_path / "site" / "etdecl" / "schemas" / "recipe.schema.json"
+    assert shipped.read_text() == (ROOT / "schemas" / "recipe.schema.json").read_text()
+    for args in ([], ["--resolve"]):
+        for name in ("quickstart", "quickstart-smoke"):
+            dest = work / "mine" / f"{name}{'-'.join(['', *args])}.yaml"
+            init = ("import sys; from etdecl.cli import app; "
+                    "app(sys.argv[1:], prog_name='etdecl')")
+            done = subprocess.run([sys.executable, "-c", init, "recipes", "init", name,
+                                   str(dest), *args], cwd=work, env=env, capture_output=True,
+                                  text=True, timeout=60)
+            assert done.returncode == 0, done.stdout + done.stderr
+            first = dest.read_text().splitlines()[0]
+            if first.startswith("# yaml-language-server: $schema="):
+                target = first.split("=", 1)[1]
+                assert "://" not in target, first  # resolves offline, without the network
+                assert (dest.parent / target).resolve() == shipped.resolve(), first
+            else:  # a child keeping its extends: is not a whole recipe, so it has no line
+                assert not args and "extends" in dest.read_text(), first

@@ -292,7 +292,7 @@ def test_trust_remote_code_is_off_by_default_and_validate_warns(runner) -> None:
     result = runner.invoke(app, ["validate", "tests/assets/valid/base.yaml", "--set",
                                  "encoders.plm.trust_remote_code=true"])
     assert result.exit_code == 0  # a warning, not an error: the recipe may mean it
-    assert "warning: encoders.plm.trust_remote_code: trust_remote_code is on" in result.stdout
+    assert "warning: encoders.plm.trust_remote_code: trust_remote_code is on" in result.stderr
 
 
 def test_checkpoint_loaders_are_weights_only(tmp_path: Path) -> None:
