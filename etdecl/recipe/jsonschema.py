@@ -5,6 +5,8 @@ would otherwise accept what `etdecl validate` refuses, or explain it badly:
 
 - named sections (`encoders`, `heads`) check their names with `propertyNames`, and every entry
   with `additionalProperties`, so a name outside the pattern is an error, not an unchecked key;
+- alternatives of different JSON types (`input: NAME` or a list of names) become one node
+  with a `type` list, so each alternative's own rule is what a validator reports;
 - a discriminated union (`type: hf`) becomes an `enum` of the tags plus one `if`/`then` per
   tag, so a wrong `type:` says which tags exist and a bad field inside an entry is reported
   for that field, instead of "not valid under any of the given schemas".
@@ -46,6 +48,26 @@ def _closed_names(node: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
+def _typed_alternatives(node: dict[str, Any]) -> dict[str, Any]:
+    """`anyOf` of branches of distinct JSON types (a name or a list of names) → one node with a
+    `type` list, since each keyword applies to its own type (`pattern` to strings, `items` to
+    arrays); validators then say what is wrong instead of "not valid under any schema"."""
+    branches = node["anyOf"]
+    if not all(isinstance(b, dict) and isinstance(b.get("type"), str) for b in branches):
+        return node
+    types = [b["type"] for b in branches]
+    keys = [set(b) - {"type"} for b in branches]
+    if len(set(types)) != len(types) or "integer" in types and "number" in types:
+        return node
+    if any(keys[i] & keys[j] for i in range(len(keys)) for j in range(i + 1, len(keys))):
+        return node
+    merged = {k: v for k, v in node.items() if k != "anyOf"}
+    for b in branches:
+        merged.update({k: v for k, v in b.items() if k != "type"})
+    merged["type"] = types
+    return merged
+
+
 def _reshape(node: Any) -> Any:
     if isinstance(node, list):
         return [_reshape(x) for x in node]
@@ -55,6 +77,8 @@ def _reshape(node: Any) -> Any:
     if "discriminator" in node and "oneOf" in node:
         rest = {k: v for k, v in node.items() if k not in ("discriminator", "oneOf")}
         node = {**rest, **_tagged_union(node)}
+    if isinstance(node.get("anyOf"), list):
+        node = _typed_alternatives(node)
     if len(node.get("patternProperties") or {}) == 1 and "additionalProperties" not in node:
         node = _closed_names(node)
     return node

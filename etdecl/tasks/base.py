@@ -185,12 +185,21 @@ class Task(ABC):
     @abstractmethod
     def loss(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
              head: nn.Module) -> torch.Tensor:
-        """Per-feature loss, shape (batch,)."""
+        """Per-feature loss, shape (batch,). Called inside the graph's forward (sharded plugins
+        only materialise parameters there), when the batch carries this head's targets."""
+
+    def has_targets(self, batch: dict[str, torch.Tensor]) -> bool:
+        return any(k.startswith(self.name + ".") for k in batch)
+
+    def eval_outputs(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
+                     head: nn.Module) -> dict[str, torch.Tensor]:
+        """Extra outputs computed inside forward at evaluation (e.g. a CRF's Viterbi path)."""
+        return {}
 
     # ── evaluation ─────────────────────────────────────────────────────────────────────────
     @abstractmethod
-    def gather(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
-               head: nn.Module) -> list[Any]:
+    def gather(self, outputs: dict[str, torch.Tensor],
+               batch: dict[str, torch.Tensor]) -> list[Any]:
         """Per-feature raw results of one batch, in batch order (small, picklable)."""
 
     @abstractmethod

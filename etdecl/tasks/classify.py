@@ -104,7 +104,7 @@ class ClassifyTask(Task):
         return F.cross_entropy(outputs["logits"].float(), batch[f"{self.name}.label"],
                                reduction="none")
 
-    def gather(self, outputs, batch, head) -> list[Any]:
+    def gather(self, outputs, batch) -> list[Any]:
         return list(torch.softmax(outputs["logits"].float(), -1).numpy())
 
     def decode(self, results, feats, examples) -> list[dict[str, Any]]:

@@ -92,7 +92,7 @@ class SpanTask(Task):
                             reduction="none")
         return (s + e) / 2
 
-    def gather(self, outputs, batch, head) -> list[Any]:
+    def gather(self, outputs, batch) -> list[Any]:
         lengths = batch["attention_mask"].sum(1).tolist()
         st, en = outputs["start_logits"].float().numpy(), outputs["end_logits"].float().numpy()
         return [(st[b, :n].copy(), en[b, :n].copy()) for b, n in enumerate(lengths)]

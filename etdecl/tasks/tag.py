@@ -130,14 +130,18 @@ class TagTask(Task):
         counted = (tags != IGNORE).sum(1).clamp_min(1)
         return per_token.sum(1) / counted
 
-    def gather(self, outputs, batch, head) -> list[Any]:
-        em = outputs["emissions"].float()
-        word = batch[f"{self.name}.token.word"]
-        words, mask = word_level(em, word)
-        if head.crf is not None:
-            return head.crf.decode(words, mask)
-        best = words.argmax(-1)
-        return [best[b, : int(mask[b].sum())].tolist() for b in range(len(best))]
+    def eval_outputs(self, outputs, batch, head) -> dict[str, torch.Tensor]:
+        """The best word-level tag path, padded with -1 (Viterbi when the head has a CRF)."""
+        words, mask = word_level(outputs["emissions"].float(), batch[f"{self.name}.token.word"])
+        if head.crf is None:
+            return {"path": words.argmax(-1).masked_fill(~mask, -1)}
+        path = torch.full(mask.shape, -1, dtype=torch.long)
+        for b, tags in enumerate(head.crf.decode(words, mask)):
+            path[b, : len(tags)] = torch.tensor(tags, dtype=torch.long)
+        return {"path": path}
+
+    def gather(self, outputs, batch) -> list[Any]:
+        return [[t for t in row if t >= 0] for row in outputs["path"].tolist()]
 
     def decode(self, results, feats, examples) -> list[dict[str, Any]]:
         labels = self.labels

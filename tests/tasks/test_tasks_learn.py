@@ -123,7 +123,9 @@ def test_task_learns(kind: str, metric: str, floor: float) -> None:
     with torch.no_grad():
         for b in range(0, len(fdev), 16):
             batch = collate(fdev, np.arange(b, min(b + 16, len(fdev))), 0, [task])
-            results.extend(task.gather(run(batch), batch, head))
+            out = run(batch)
+            out.update(task.eval_outputs(out, batch, head))
+            results.extend(task.gather(out, batch))
     preds = task.decode(results, fdev, dev)
     assert len(preds) == len(dev)
     scores = task.metrics(preds, dev)

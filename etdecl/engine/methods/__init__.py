@@ -1,0 +1,13 @@
+"""Training methods: how a step's loss is made from the graph's outputs.
+
+The trainer owns the loop (batches, optimizer, plugin, checkpoints, evaluation); a method owns
+the objective: its extra trainable modules (boosted with the graph), its frozen models
+(teachers), the loss as a total plus named parts, per-example weights, and its own state.
+"""
+
+from .base import LossParts, Method, MethodContext
+from .supervised import Supervised
+
+METHODS: dict[str, type[Method]] = {"supervised": Supervised}
+
+__all__ = ["METHODS", "LossParts", "Method", "MethodContext", "Supervised"]

@@ -1,0 +1,95 @@
+"""The method interface the trainer delegates to (see the package docstring)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from ...tasks.base import Task
+
+
+@dataclass
+class LossParts:
+    """A step's loss: `total` is differentiated; `parts` (detached) are logged by name."""
+
+    total: torch.Tensor
+    parts: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+@dataclass
+class MethodContext:
+    """What a method may read about the run: the tasks by head name, the head of each dataset,
+    and per-dataset sizes (selectors and per-example weights address examples by index)."""
+
+    tasks: dict[str, Task]
+    heads_of: dict[int, list[str]]
+    """Dataset id → the heads it trains."""
+    head_weight: dict[str, float]
+    dataset_sizes: dict[int, int]
+    recipe: Any = None
+
+
+class Method:
+    """Base: no extra modules, no state, no example weights; subclasses define `loss`."""
+
+    def __init__(self, cfg: Any, ctx: MethodContext) -> None:
+        self.cfg = cfg
+        self.ctx = ctx
+
+    def extra_modules(self) -> dict[str, nn.Module]:
+        """Trainable modules beside the graph (discriminators, projections); the trainer adds
+        them to the graph before boosting, so every plugin shards and checkpoints them."""
+        return {}
+
+    def frozen_models(self) -> dict[str, nn.Module]:
+        """Models that are run but never trained (teachers)."""
+        return {}
+
+    def example_weights(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """Per-feature loss weights of a batch (None: all 1)."""
+        return None
+
+    def loss(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
+             model: nn.Module) -> LossParts:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+    def on_step_end(self, step: int) -> None:
+        pass
+
+    def on_eval(self, step: int, metrics: dict[str, Any]) -> None:
+        pass
+
+
+def head_losses(method: Method, outputs: dict[str, torch.Tensor],
+                batch: dict[str, torch.Tensor], heads: Any) -> LossParts:
+    """The weighted task losses of the heads this batch's dataset trains.
+
+    Heads whose dataset is not in the batch add 0 × their outputs, so every parameter takes
+    part in every step (data-parallel plugins require it) without changing the loss.
+    """
+    dataset = int(batch["dataset"][0]) if "dataset" in batch else 0
+    active = method.ctx.heads_of.get(dataset, [])
+    weights = method.example_weights(batch)
+    total = torch.zeros((), dtype=torch.float32)
+    parts: dict[str, torch.Tensor] = {}
+    for name, task in method.ctx.tasks.items():
+        mine = {k.split(".", 1)[1]: v for k, v in outputs.items() if k.startswith(name + ".")}
+        if name not in active:
+            total = total + sum(0.0 * v.float().sum() for v in mine.values())
+            continue
+        per = task.loss(mine, batch, heads[name])
+        value = (per * weights).sum() / weights.sum().clamp_min(1e-12) if weights is not None \
+            else per.mean()
+        parts[f"loss.{name}"] = value.detach()
+        total = total + method.ctx.head_weight.get(name, 1.0) * value
+    return LossParts(total, parts)

@@ -1,0 +1,70 @@
+"""The datasets of a recipe, whether it has one (`data.train`) or several (`data.sets`), with
+the `data:`-level defaults applied, and which heads read which. Torch-free."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .schema import DataSource, FieldMap, Recipe
+
+MAIN = "main"
+"""Name of the one dataset of a recipe without `data.sets`."""
+
+
+@dataclass(frozen=True)
+class DatasetView:
+    name: str
+    train: DataSource | None
+    dev: DataSource | None
+    fields: FieldMap
+    where: dict[str, list[Any]]
+    domain: str | None
+    path: tuple[str, ...]
+    """Where it is declared: ("data",) or ("data", "sets", NAME)."""
+
+
+def datasets(recipe: Recipe) -> dict[str, DatasetView]:
+    data = recipe.data
+    if not data.sets:
+        return {MAIN: DatasetView(MAIN, data.train, data.dev, data.fields, dict(data.where),
+                                  data.domain, ("data",))}
+    return {
+        name: DatasetView(
+            name, ds.train, ds.dev, ds.fields or data.fields,
+            dict(ds.where if ds.where is not None else data.where),
+            ds.domain if ds.domain is not None else data.domain, ("data", "sets", name),
+        )
+        for name, ds in data.sets.items()
+    }
+
+
+def head_datasets(recipe: Recipe, head: str) -> list[str]:
+    """Datasets a head trains on: its `data:`, or the only dataset when it names none."""
+    cfg = recipe.heads[head]
+    if cfg.data is not None:
+        return [cfg.data] if isinstance(cfg.data, str) else list(cfg.data)
+    names = list(datasets(recipe))
+    return names if len(names) == 1 else []
+
+
+def dataset_heads(recipe: Recipe) -> dict[str, list[str]]:
+    """Dataset name → the heads it trains (in recipe order)."""
+    out: dict[str, list[str]] = {name: [] for name in datasets(recipe)}
+    for head in recipe.heads:
+        for name in head_datasets(recipe, head):
+            if name in out:
+                out[name].append(head)
+    return out
+
+
+def metric_key(recipe: Recipe) -> str:
+    """The selection metric as `HEAD.METRIC` (the default: the first head's primary metric)."""
+    first = next(iter(recipe.heads))
+    metric = recipe.train.metric
+    if metric is None:
+        return f"{first}.{type(recipe.heads[first]).METRICS[0]}"
+    head, dot, _ = metric.partition(".")
+    if dot and head in recipe.heads:
+        return metric
+    return f"{first}.{metric}"
