@@ -34,9 +34,24 @@ def _err(lr: LoadedRecipe, path: tuple, message: str, **kw) -> Problem:
     return Problem(message, loc=lr.where(*path), path=dotted(path), **kw)
 
 
+def _inherited(lr: LoadedRecipe, path: tuple) -> bool:
+    """True when the value at `path` came from a parent recipe through `extends:`."""
+    origin = lr.tree.origins.get(path, "")
+    return bool(origin) and not origin.startswith("--set") and \
+        Path(origin).resolve() != lr.file.resolve()
+
+
+def _placed(lr: LoadedRecipe, path: tuple) -> str:
+    """`'key' (file:line:col)`, saying when the key was inherited through `extends:`."""
+    where = lr.where(*path)
+    via = ", inherited via extends:" if _inherited(lr, path) else ""
+    return f"'{path[-1]}' ({where}{via})" if where else f"'{path[-1]}'"
+
+
 @check
 def data_source_is_one_kind(lr: LoadedRecipe) -> Iterator[Problem]:
-    """A source is either `path:` or `package:` + `resource:`."""
+    """A source is either `path:` or `package:` + `resource:`. When one side was inherited,
+    the message says so and where each came from: the user never wrote both."""
     for split in ("train", "dev"):
         src = getattr(lr.recipe.data, split)
         if src is None:
@@ -44,9 +59,19 @@ def data_source_is_one_kind(lr: LoadedRecipe) -> Iterator[Problem]:
         has_path = src.path is not None
         has_pkg = src.package is not None or src.resource is not None
         if has_path and has_pkg:
-            yield _err(lr, ("data", split, "package" if src.package else "resource"),
-                       f"data.{split} sets both 'path' and 'package'/'resource'",
-                       expected="either a file path or a package resource")
+            path_key = ("data", split, "path")
+            pkg_key = ("data", split, "package" if src.package else "resource")
+            own, other = (path_key, pkg_key) if _inherited(lr, pkg_key) else (pkg_key, path_key)
+            hint = None
+            if _inherited(lr, other):
+                by_set = lr.tree.origins.get(own, "").startswith("--set")
+                hint = ("to replace the inherited source whole, " + (
+                    f"--set 'data.{split}={{path: mine.jsonl}}'" if by_set else
+                    f"write data.{split} as one mapping of its own kind in this file "
+                    f"(`{split}: {{path: mine.jsonl}}`) or add `$replace: true` to it"))
+            yield _err(lr, own, f"data.{split} sets both 'path' and 'package'/'resource': "
+                       f"{_placed(lr, path_key)} and {_placed(lr, pkg_key)}",
+                       expected="either a file path or a package resource", hint=hint)
         elif not has_path and not has_pkg:
             yield _err(lr, ("data", split), f"data.{split} names no data",
                        expected="'path', or 'package' and 'resource'")
