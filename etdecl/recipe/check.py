@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .aliases import MODEL_ALIASES, is_alias_like, resolve_model
+from .aliases import MODEL_ALIASES, is_alias_like, looks_like_hub_id, resolve_model
 from .errors import Problem, did_you_mean, one_of
 from .validate import LoadedRecipe
 
@@ -153,6 +153,8 @@ def encoder_sources(lr: LoadedRecipe) -> Iterator[Problem]:
                            expected=one_of(MODEL_ALIASES) + " or a folder path",
                            hint=did_you_mean(value, MODEL_ALIASES))
                 continue
+            if looks_like_hub_id(value) and not (base_dir / value).is_dir():
+                continue  # model_is_not_a_hub_id (check_fit.py) says what to do
             try:
                 resolve_model(value, base_dir)
             except LookupError as err:
@@ -314,6 +316,9 @@ def data_fields_present(lr: LoadedRecipe) -> Iterator[Problem]:
                 yield _err(lr, path_key, f"field '{field}' is not in {shown} (first "
                            f"{len(rows)} rows checked)", expected=one_of(present),
                            hint=did_you_mean(field, present))
+
+
+from . import check_fit  # noqa: E402,F401  (registers its checks)
 
 
 def cross_checks(lr: LoadedRecipe, check_data: bool = True) -> list[Problem]:
