@@ -6,6 +6,7 @@ package ships, found without importing the package (its imports may need things 
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,27 @@ def alias_for(hub_id: str) -> str | None:
     """The registered alias that ships this hub model, if any (case-insensitive)."""
     return next((a for a, info in MODEL_ALIASES.items()
                  if info.hub_id and info.hub_id.lower() == hub_id.lower()), None)
+
+
+def alias_hint(name: str) -> str | None:
+    """Did-you-mean over the aliases and the hub names they stand for (case-insensitive)."""
+    names: dict[str, str] = {}
+    for alias, info in MODEL_ALIASES.items():
+        names[alias.lower()] = alias
+        if info.hub_id:
+            names[info.hub_id.lower()] = alias
+            names[info.hub_id.split("/")[-1].lower()] = alias
+    want = name.lower()
+    close = difflib.get_close_matches(want, names, n=1, cutoff=0.6)
+    if not close and "/" in want:
+        close = difflib.get_close_matches(want.split("/")[-1], names, n=1, cutoff=0.6)
+    if not close:
+        return None
+    alias = names[close[0]]
+    hub = MODEL_ALIASES[alias].hub_id
+    if close[0] == alias.lower() or not hub:
+        return f"did you mean '{alias}'?"
+    return f"did you mean '{alias}'? (the registered alias for {hub})"
 
 
 def resolve_model(name: str, base: Path | None = None) -> Path:

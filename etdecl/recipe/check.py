@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .aliases import MODEL_ALIASES, is_alias_like, looks_like_hub_id, resolve_model
+from .aliases import MODEL_ALIASES, alias_hint, is_alias_like, looks_like_hub_id, resolve_model
 from .errors import Problem, did_you_mean, one_of
 from .validate import LoadedRecipe
 
@@ -151,7 +151,7 @@ def encoder_sources(lr: LoadedRecipe) -> Iterator[Problem]:
                     and not (base_dir / value).is_dir()):
                 yield _err(lr, (*base, key), f"unknown model alias '{value}'",
                            expected=one_of(MODEL_ALIASES) + " or a folder path",
-                           hint=did_you_mean(value, MODEL_ALIASES))
+                           hint=alias_hint(value))
                 continue
             if looks_like_hub_id(value) and not (base_dir / value).is_dir():
                 continue  # model_is_not_a_hub_id (check_fit.py) says what to do

@@ -7,11 +7,10 @@ Registered with the same decorators as the checks in `check.py`.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
 from pathlib import Path
 
-from .aliases import MODEL_ALIASES, alias_for, looks_like_hub_id
+from .aliases import MODEL_ALIASES, alias_for, alias_hint, looks_like_hub_id
 from .check import _err, check, data_check
 from .errors import Problem, did_you_mean
 from .validate import LoadedRecipe
@@ -19,26 +18,6 @@ from .validate import LoadedRecipe
 
 def _listed(items: list[str]) -> str:
     return "one of " + ", ".join(f"'{x}'" for x in items)
-
-
-def alias_hint(name: str) -> str | None:
-    """Did-you-mean over the aliases and the hub names they stand for (case-insensitive)."""
-    names: dict[str, str] = {}
-    for alias, info in MODEL_ALIASES.items():
-        names[alias.lower()] = alias
-        if info.hub_id:
-            names[info.hub_id.lower()] = alias
-            names[info.hub_id.split("/")[-1].lower()] = alias
-    want = name.lower()
-    close = difflib.get_close_matches(want, names, n=1, cutoff=0.6)
-    if not close and "/" in want:
-        close = difflib.get_close_matches(want.split("/")[-1], names, n=1, cutoff=0.6)
-    if not close:
-        return None
-    alias = names[close[0]]
-    hub = MODEL_ALIASES[alias].hub_id
-    return f"did you mean '{alias}'? (the registered alias for {hub})" if hub else \
-        f"did you mean '{alias}'?"
 
 
 @check
