@@ -110,10 +110,10 @@ def data_labels_known(lr: LoadedRecipe) -> Iterator[Problem]:
             for head_name, head in lr.recipe.heads.items():
                 if label in head.labels:
                     continue
-                yield Problem(
-                    f"label '{label}' at {shown}:{row.line} is not one of the labels of head "
-                    f"'{head_name}'" + (" (under on_bad_row: skip its rows will be skipped)"
-                                if skip else ""),
+                yield Problem(  # worded as training would say it, where the rows are
+                    f"{shown}:{row.line}: data error: label '{label}' is not one of the "
+                    "head's labels" + (" (under on_bad_row: skip, such rows are skipped)"
+                                       if skip else ""),
                     loc=lr.where("heads", head_name, "labels"),
                     path=f"heads.{head_name}.labels", expected=_listed(head.labels),
                     found=f"'{label}'", hint=did_you_mean(label, head.labels),

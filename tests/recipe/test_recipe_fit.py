@@ -65,7 +65,7 @@ def test_unknown_label_names_file_line_value_and_labels(tmp_path, label, labels,
     [p] = problems(path)
     assert p.severity == "error" and p.path == "heads.cls.labels"
     assert p.loc.line == line_of(path, "labels:")
-    assert f"label '{found}' at {data}:2 " in p.message
+    assert p.message == f"{data}:2: data error: label '{found}' is not one of the head's labels"
     assert p.found == f"'{found}'"
     for name in labels.strip("[]").split(", "):
         assert f"'{name}'" in p.expected
