@@ -49,3 +49,33 @@ def encoder_shape(cfg: HFEncoder, base: Path) -> EncoderShape | None:
                             int(get["intermediate_size"]), int(get["vocab_size"]))
     except (TypeError, ValueError):
         return None
+
+
+_POSITION_DEFAULTS = {"bert": 512, "distilbert": 512, "albert": 512, "electra": 512,
+                      "roberta": 514, "xlm-roberta": 514, "camembert": 514, "mpnet": 514}
+"""transformers' default `max_position_embeddings` for configs that leave it out."""
+_PADDING_OFFSET = {"roberta": 2, "xlm-roberta": 2, "camembert": 2, "mpnet": 2}
+"""Position ids of these models start after the padding index, so two positions are unusable."""
+
+
+def max_tokens(cfg: HFEncoder, base: Path) -> tuple[int, str] | None:
+    """(tokens the encoder's position embeddings allow, where that number was read), or None
+    when it cannot be told here (no config, an unknown architecture, relative positions)."""
+    if cfg.config is not None:
+        raw, source = dict(cfg.config), "its config"
+    elif cfg.model is not None:
+        try:
+            folder = resolve_model(cfg.model, base)
+            raw = json.loads((folder / "config.json").read_text())
+        except (LookupError, OSError, ValueError):
+            return None
+        source = "config.json"
+    else:
+        return None
+    if not isinstance(raw, dict):
+        return None
+    kind = str(raw.get("model_type", ""))
+    positions = raw.get("max_position_embeddings", _POSITION_DEFAULTS.get(kind))
+    if isinstance(positions, bool) or not isinstance(positions, int) or positions <= 0:
+        return None
+    return positions - _PADDING_OFFSET.get(kind, 0), source
