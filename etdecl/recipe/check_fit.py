@@ -108,7 +108,7 @@ def data_labels_known(lr: LoadedRecipe) -> Iterator[Problem]:
                 continue
             seen.add(label)
             for head_name, head in lr.recipe.heads.items():
-                if label in head.labels:
+                if label in head.labels or len(head.labels) < 2:  # too few: reported already
                     continue
                 yield Problem(  # worded as training would say it, where the rows are
                     f"{shown}:{row.line}: data error: label '{label}' is not one of the "

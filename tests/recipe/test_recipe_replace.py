@@ -144,7 +144,7 @@ def test_path_over_inherited_package_says_where_each_came_from(tmp_path) -> None
     line = next(i for i, t in enumerate(parent.read_text().splitlines(), 1)
                 if t.startswith("  train:"))
     assert p.loc.file == f"--set {spec}" and p.path == "data.train.path"
-    assert f"quickstart.yaml:{line}:" in p.message and "inherited via extends:" in p.message
+    assert f"gallery:quickstart:{line}:" in p.message and "inherited via extends:" in p.message
     assert f"'path' (--set {spec})" in p.message
     assert "--set 'data.train={path: mine.jsonl}'" in p.hint
 
