@@ -81,6 +81,16 @@ def _open_binary(path: Path) -> IO[bytes]:
     return opener(path, "rb") if opener else open(path, "rb")  # type: ignore[operator]
 
 
+JSONL_EXPECTED = "JSON Lines (one JSON object per line) is expected"
+
+
+def _not_jsonl(shown: str, what: str) -> DataError:
+    """A whole file that is not JSON Lines: a format mistake, never a row to skip."""
+    note = " (a .json file is read as JSON Lines)" if shown.endswith(".json") else ""
+    return DataError(shown, 1, f"not JSON Lines: {what}; {JSONL_EXPECTED}{note}",
+                     "not JSON Lines")
+
+
 def _jsonl_rows(path: Path, shown: str, on_bad_line: BadLine | None = None) -> Iterator[Row]:
     seen_any = False
     with _open_binary(path) as fh:
@@ -98,19 +108,26 @@ def _jsonl_rows(path: Path, shown: str, on_bad_line: BadLine | None = None) -> I
                 continue
             if not text.strip():
                 continue
+            first = not seen_any
             seen_any = True
+            if first and text.strip() in ("[", "{"):
+                raise _not_jsonl(shown, "the file is one JSON document spread over lines")
             try:
                 obj = json.loads(text)
             except json.JSONDecodeError as err:
+                if first and text.lstrip().startswith("["):
+                    raise _not_jsonl(shown, "the file starts a JSON array") from None
                 truncated = not raw.endswith(b"\n")
                 why = "truncated last line" if truncated else "invalid JSON"
-                _bad(DataError(shown, lineno, f"{why}: {err.msg} at column {err.colno}", why),
-                     on_bad_line)
+                _bad(DataError(shown, lineno, f"{why}: {err.msg} at column {err.colno}; "
+                               f"{JSONL_EXPECTED}", why), on_bad_line)
                 continue
+            if first and isinstance(obj, list):
+                raise _not_jsonl(shown, "the file holds a JSON array")
             if not isinstance(obj, dict):
                 _bad(DataError(
-                    shown, lineno, f"expected a JSON object, found {type(obj).__name__}",
-                    "not a JSON object",
+                    shown, lineno, f"expected a JSON object, found {type(obj).__name__}; "
+                    f"{JSONL_EXPECTED}", "not a JSON object",
                 ), on_bad_line)
                 continue
             yield Row(obj, shown, lineno)

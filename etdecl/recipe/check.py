@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .aliases import MODEL_ALIASES, is_alias_like, resolve_model
+from .aliases import MODEL_ALIASES, alias_hint, is_alias_like, looks_like_hub_id, resolve_model
 from .errors import Problem, did_you_mean, one_of
 from .modelinfo import EncoderShape
 from .validate import LoadedRecipe
@@ -35,9 +35,24 @@ def _err(lr: LoadedRecipe, path: tuple, message: str, **kw) -> Problem:
     return Problem(message, loc=lr.where(*path), path=dotted(path), **kw)
 
 
+def _inherited(lr: LoadedRecipe, path: tuple) -> bool:
+    """True when the value at `path` came from a parent recipe through `extends:`."""
+    origin = lr.tree.origins.get(path, "")
+    return bool(origin) and not origin.startswith("--set") and \
+        Path(origin).resolve() != lr.file.resolve()
+
+
+def _placed(lr: LoadedRecipe, path: tuple) -> str:
+    """`'key' (file:line:col)`, saying when the key was inherited through `extends:`."""
+    where = lr.where(*path)
+    via = ", inherited via extends:" if _inherited(lr, path) else ""
+    return f"'{path[-1]}' ({where}{via})" if where else f"'{path[-1]}'"
+
+
 @check
 def data_source_is_one_kind(lr: LoadedRecipe) -> Iterator[Problem]:
-    """A source is either `path:` or `package:` + `resource:`."""
+    """A source is either `path:` or `package:` + `resource:`. When one side was inherited,
+    the message says so and where each came from: the user never wrote both."""
     for split in ("train", "dev"):
         src = getattr(lr.recipe.data, split)
         if src is None:
@@ -45,9 +60,19 @@ def data_source_is_one_kind(lr: LoadedRecipe) -> Iterator[Problem]:
         has_path = src.path is not None
         has_pkg = src.package is not None or src.resource is not None
         if has_path and has_pkg:
-            yield _err(lr, ("data", split, "package" if src.package else "resource"),
-                       f"data.{split} sets both 'path' and 'package'/'resource'",
-                       expected="either a file path or a package resource")
+            path_key = ("data", split, "path")
+            pkg_key = ("data", split, "package" if src.package else "resource")
+            own, other = (path_key, pkg_key) if _inherited(lr, pkg_key) else (pkg_key, path_key)
+            hint = None
+            if _inherited(lr, other):
+                by_set = lr.tree.origins.get(own, "").startswith("--set")
+                hint = ("to replace the inherited source whole, " + (
+                    f"--set 'data.{split}={{path: mine.jsonl}}'" if by_set else
+                    f"write data.{split} as one mapping of its own kind in this file "
+                    f"(`{split}: {{path: mine.jsonl}}`) or add `$replace: true` to it"))
+            yield _err(lr, own, f"data.{split} sets both 'path' and 'package'/'resource': "
+                       f"{_placed(lr, path_key)} and {_placed(lr, pkg_key)}",
+                       expected="either a file path or a package resource", hint=hint)
         elif not has_path and not has_pkg:
             yield _err(lr, ("data", split), "names no data",
                        expected="'path', or 'package' and 'resource'")
@@ -127,8 +152,10 @@ def encoder_sources(lr: LoadedRecipe) -> Iterator[Problem]:
                     and not (base_dir / value).is_dir()):
                 yield _err(lr, (*base, key), f"unknown model alias '{value}'",
                            expected=one_of(MODEL_ALIASES) + " or a folder path",
-                           hint=did_you_mean(value, MODEL_ALIASES))
+                           hint=alias_hint(value))
                 continue
+            if looks_like_hub_id(value) and not (base_dir / value).is_dir():
+                continue  # model_is_not_a_hub_id (check_fit.py) says what to do
             try:
                 resolve_model(value, base_dir, unpack=False)
             except LookupError as err:
@@ -299,6 +326,9 @@ def data_fields_present(lr: LoadedRecipe) -> Iterator[Problem]:
                 yield _err(lr, path_key, f"field '{field}' is not in {shown} (first "
                            f"{len(rows)} rows checked)", expected=one_of(present),
                            hint=did_you_mean(field, present))
+
+
+from . import check_fit  # noqa: E402,F401  (registers its checks)
 
 
 def cross_checks(lr: LoadedRecipe, check_data: bool = True) -> list[Problem]:

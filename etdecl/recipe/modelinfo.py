@@ -31,16 +31,26 @@ class EncoderShape:
     vocab: int
 
 
+def model_config(name: str, base: Path) -> dict | None:
+    """A model's config.json, from the alias registry (split archives are not unpacked just to
+    validate) or the folder; None when it cannot be read here."""
+    alias = MODEL_ALIASES.get(name)
+    if alias is not None and alias.config:
+        return dict(alias.config)
+    try:
+        raw = json.loads((resolve_model(name, base) / "config.json").read_text())
+    except (LookupError, OSError, ValueError):
+        return None
+    return raw if isinstance(raw, dict) else None
+
+
 def encoder_shape(cfg: HFEncoder, base: Path) -> EncoderShape | None:
     """Shape of an encoder, or None when its config cannot be read here."""
     if cfg.config is not None:
         raw = dict(cfg.config)
-    elif cfg.model is not None and (alias := MODEL_ALIASES.get(cfg.model)) and alias.config:
-        raw = dict(alias.config)
     elif cfg.model is not None:
-        try:
-            raw = json.loads((resolve_model(cfg.model, base) / "config.json").read_text())
-        except (LookupError, OSError, ValueError):
+        raw = model_config(cfg.model, base)
+        if raw is None:
             return None
     else:
         return None
@@ -51,3 +61,28 @@ def encoder_shape(cfg: HFEncoder, base: Path) -> EncoderShape | None:
                             int(get["intermediate_size"]), int(get["vocab_size"]))
     except (TypeError, ValueError):
         return None
+
+
+_POSITION_DEFAULTS = {"bert": 512, "distilbert": 512, "albert": 512, "electra": 512,
+                      "roberta": 514, "xlm-roberta": 514, "camembert": 514, "mpnet": 514}
+"""transformers' default `max_position_embeddings` for configs that leave it out."""
+_PADDING_OFFSET = {"roberta": 2, "xlm-roberta": 2, "camembert": 2, "mpnet": 2}
+"""Position ids of these models start after the padding index, so two positions are unusable."""
+
+
+def max_tokens(cfg: HFEncoder, base: Path) -> tuple[int, str] | None:
+    """(tokens the encoder's position embeddings allow, where that number was read), or None
+    when it cannot be told here (no config, an unknown architecture, relative positions)."""
+    if cfg.config is not None:
+        raw, source = dict(cfg.config), "its config"
+    elif cfg.model is not None:
+        raw, source = model_config(cfg.model, base), "config.json"
+    else:
+        return None
+    if not isinstance(raw, dict):
+        return None
+    kind = str(raw.get("model_type", ""))
+    positions = raw.get("max_position_embeddings", _POSITION_DEFAULTS.get(kind))
+    if isinstance(positions, bool) or not isinstance(positions, int) or positions <= 0:
+        return None
+    return positions - _PADDING_OFFSET.get(kind, 0), source

@@ -1,13 +1,10 @@
 """Turn a recipe file into one merged tree: follow `extends:`, then apply `--set` overrides.
 
-Merging is deep for mappings; lists and scalars replace. A mapping whose `type:` changes is
-replaced whole, since the old keys belong to another component. Every merged path keeps the
-location and origin (file or override) of the value that won.
+How a child merges over its parent (and when a mapping replaces instead) is in `merge.py`.
 """
 
 from __future__ import annotations
 
-import copy
 import io
 import re
 from pathlib import Path
@@ -16,7 +13,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from .errors import Location, Problem, RecipeError
+from .errors import Location, Problem, RecipeError, did_you_mean
 from .load import (
     GALLERY_PREFIX,
     MAX_VALUES,
@@ -29,6 +26,9 @@ from .load import (
     read_source,
     show_path,
 )
+from .merge import drop_prefix, merge, take_markers, without_markers
+
+__all__ = ["apply_overrides", "gallery_dir", "load_tree", "merge", "parse_override"]
 
 
 def gallery_dir() -> Path:
@@ -55,52 +55,6 @@ def source_file(label: str) -> Path:
     if label.startswith(GALLERY_PREFIX):
         return _target_path(label, Path.cwd())
     return Path(label)
-
-
-def _drop_prefix(table: dict[PathKey, Any], prefix: PathKey) -> None:
-    n = len(prefix)
-    for key in [k for k in table if k[:n] == prefix and len(k) > n]:
-        del table[key]
-
-
-def _copy_prefix(dst: Tree, src: Tree, prefix: PathKey) -> None:
-    n = len(prefix)
-    for name in ("keys", "values", "origins"):
-        s, d = getattr(src, name), getattr(dst, name)
-        for key, val in s.items():
-            if key[:n] == prefix:
-                d[key] = val
-
-
-def merge(base: Tree, child: Tree) -> Tree:
-    """Deep-merge `child` over `base`, keeping positions of whichever side each value came from."""
-    out = Tree(copy.deepcopy(base.data), dict(base.keys), dict(base.values), dict(base.origins))
-
-    def walk(b: Any, c: Any, path: PathKey) -> Any:
-        same_kind = isinstance(b, dict) and isinstance(c, dict)
-        if same_kind and ("type" not in b or "type" not in c or b["type"] == c["type"]):
-            result = dict(b)
-            for key, cval in c.items():
-                sub = (*path, key)
-                if key in b:
-                    result[key] = walk(b[key], cval, sub)
-                else:
-                    result[key] = copy.deepcopy(cval)
-                    _copy_prefix(out, child, sub)
-                for name in ("keys", "values", "origins"):
-                    if sub in getattr(child, name):
-                        getattr(out, name)[sub] = getattr(child, name)[sub]
-            return result
-        for table in (out.keys, out.values, out.origins):
-            _drop_prefix(table, path)
-        _copy_prefix(out, child, path)
-        return copy.deepcopy(c)
-
-    out.data = walk(base.data, child.data, ())
-    for name in ("keys", "values", "origins"):  # the top level belongs to the extending file
-        if () in getattr(child, name):
-            getattr(out, name)[()] = getattr(child, name)[()]
-    return out
 
 
 def _extends_targets(tree: Tree, file: str) -> list[tuple[str, Location | None]]:
@@ -137,21 +91,28 @@ def _gallery_hint(target: str) -> str | None:
     return None
 
 
-def load_tree(path: Path, _stack: tuple[Path, ...] = ()) -> Tree:
+def load_tree(path: Path) -> Tree:
     """Load a recipe file and everything it extends, merged (parents first, this file last)."""
-    path = Path(path)
-    shown = (gallery_label(path) if _stack else None) or show_path(path)
+    return _load(Path(path), ())[0]
+
+
+def _load(path: Path, stack: tuple[Path, ...]) -> tuple[Tree, set[PathKey]]:
+    """The merged tree of `path`, and the paths marked `$replace: true` along its chain (so a
+    parent's marker also holds against an earlier parent in a child's `extends:` list)."""
+    shown = (gallery_label(path) if stack else None) or show_path(path)
     tree = parse_text(read_source(path, shown), shown)
     targets = _extends_targets(tree, shown)
+    marked = take_markers(tree)
     if not targets:
-        return tree
+        return tree, marked
     me = path.resolve()
     merged: Tree | None = None
+    inherited: set[PathKey] = set()
     problems: list[Problem] = []
     for target, loc in targets:
         parent = _target_path(target, me)
-        if parent in (*_stack, me):
-            chain = " -> ".join(show_path(p) for p in (*_stack, me, parent))
+        if parent in (*stack, me):
+            chain = " -> ".join(show_path(p) for p in (*stack, me, parent))
             problems.append(Problem("'extends' forms a cycle", loc=loc, path="extends",
                                     found=chain))
             continue
@@ -159,8 +120,6 @@ def load_tree(path: Path, _stack: tuple[Path, ...] = ()) -> Tree:
             hint = None
             if target.startswith(GALLERY_PREFIX):
                 names = [p.stem for p in gallery_dir().glob("*.yaml")]
-                from .errors import did_you_mean
-
                 hint = did_you_mean(target[len(GALLERY_PREFIX):], names)
             else:
                 hint = _gallery_hint(target)
@@ -169,11 +128,12 @@ def load_tree(path: Path, _stack: tuple[Path, ...] = ()) -> Tree:
                                     found=show_path(parent), hint=hint))
             continue
         try:
-            parent_tree = load_tree(parent, (*_stack, me))
+            parent_tree, parent_marked = _load(parent, (*stack, me))
         except RecipeError as err:
             problems.extend(err.problems)
             continue
-        merged = parent_tree if merged is None else merge(merged, parent_tree)
+        merged = parent_tree if merged is None else merge(merged, parent_tree, parent_marked)
+        inherited |= parent_marked
     if problems:
         raise RecipeError(problems)
     assert merged is not None
@@ -182,13 +142,13 @@ def load_tree(path: Path, _stack: tuple[Path, ...] = ()) -> Tree:
     merged.data.pop("extends", None)
     for table in (merged.keys, merged.values, merged.origins):
         table.pop(("extends",), None)
-        _drop_prefix(table, ("extends",))
-    out = merge(merged, child)
+        drop_prefix(table, ("extends",))
+    out = merge(merged, child, marked)
     for table in (out.keys, out.values, out.origins):
         table.pop(("extends",), None)
-        _drop_prefix(table, ("extends",))
+        drop_prefix(table, ("extends",))
     out.data.pop("extends", None)
-    return out
+    return out, marked | inherited
 
 
 def _parse_override_path(text: str) -> list[str | int]:
@@ -250,7 +210,7 @@ def parse_override(spec: str) -> tuple[list[str | int], Any]:
     except Exception:  # noqa: BLE001 - odd input the YAML library fails on
         raise BadValue("value is not valid YAML") from None
     _check_value_size(value)
-    return path, value
+    return path, without_markers(value)  # an override replaces anyway
 
 
 def _check_value_size(value: Any) -> None:
@@ -327,7 +287,7 @@ def apply_overrides(tree: Tree, overrides: list[str],
             continue
         path = tuple(parts)
         for table in (tree.keys, tree.values, tree.origins):
-            _drop_prefix(table, path)
+            drop_prefix(table, path)
         tree.keys[path] = loc
         tree.values[path] = loc
         tree.origins[path] = origin

@@ -49,9 +49,9 @@ ERRORS = {  # kind: (line, what the message says)
 }
 EARLY = 3
 """Line of the fault in the CLI runs. `train` validates first, and validation reads the first
-rows: a row it cannot read (bad UTF-8, a truncated line) stops it there, before torch starts;
-a missing field or an unknown label is found by the trainer's data loading."""
-BEFORE_TORCH = {"invalid-utf8", "truncated-last-line"}
+rows: a row it cannot read (bad UTF-8, a truncated line) or whose label the head does not list
+stops it there, before torch starts; a missing field is found by the trainer's data loading."""
+BEFORE_TORCH = {"invalid-utf8", "truncated-last-line", "wrong-label"}
 
 
 def early(kind: str) -> bytes:

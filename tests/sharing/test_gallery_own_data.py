@@ -1,0 +1,86 @@
+"""Every gallery recipe, extended by a child that swaps in a local JSON Lines file (and a tiny
+random BERT), validates and trains: the most common reason to extend a gallery recipe."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sharing_support import ROOT, run_together, synthetic_rows, write_jsonl
+
+from etdecl.recipe.validate import load_recipe
+
+RECIPES = ROOT / "recipes"
+SHIPPED = sorted(p.stem for p in RECIPES.glob("*.yaml") if not p.name.startswith("_"))
+
+TINY = ("{$replace: true, type: hf, tokenizer: minilm-l6, pooling: mean, config: "
+        "{model_type: bert, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, "
+        "intermediate_size: 64, max_position_embeddings: 128}}")
+
+
+def own_data_child(name: str, folder: Path) -> tuple[Path, int]:
+    """A child of gallery recipe `name` on local JSONL files with the parent's field names and
+    labels; returns it and the processes its parallel plan is written for."""
+    parent = load_recipe(RECIPES / f"{name}.yaml", check_data=False).recipe
+    fields = parent.data.fields
+    [head] = parent.heads.values()
+
+    def rows(n: int, seed: int) -> list[dict]:
+        out = []
+        for row in synthetic_rows(n, seed):
+            mine = {fields.text: row["text"], fields.label: head.labels[row["label"] == "pos"]}
+            if fields.text_pair:
+                mine[fields.text_pair] = row["text"]
+            if fields.domain:
+                mine[fields.domain] = row["domain"]
+            out.append(mine)
+        return out
+
+    folder.mkdir(parents=True, exist_ok=True)
+    write_jsonl(folder / "own.jsonl", rows(48, 1))
+    write_jsonl(folder / "own-dev.jsonl", rows(16, 2))
+    encoders = "".join(f"  {enc}: {TINY}\n" for enc in parent.encoders)
+    child = folder / "child.yaml"
+    child.write_text(
+        f"extends: gallery:{name}\nname: own-{name}\n"
+        "data:\n  train: {path: own.jsonl}\n  dev: {path: own-dev.jsonl}\n"
+        "  where: {$replace: true}\n"
+        f"encoders:\n{encoders}"
+        "train: {epochs: 1, max_steps: 2, batch_size: 8, eval_every: 2, log_every: 1}\n")
+    return child, parent.parallel.world_size or 1
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_child_on_own_data_validates(name: str, tmp_path: Path) -> None:
+    child, _ = own_data_child(name, tmp_path)
+    loaded = load_recipe(child)
+    data = loaded.recipe.data
+    assert data.train.path == "own.jsonl" and data.dev.path == "own-dev.jsonl"
+    for src in (data.train, data.dev):  # nothing of a parent's package source survives
+        assert (src.package, src.resource, src.limit) == (None, None, None)
+    assert data.where == {}
+    for enc in loaded.recipe.encoders.values():
+        assert enc.model is None and enc.config["hidden_size"] == 32
+    assert loaded.warnings == []
+
+
+def _processes(name: str) -> int:
+    return load_recipe(RECIPES / f"{name}.yaml", check_data=False).recipe.parallel.world_size or 1
+
+
+@pytest.mark.parametrize("nproc", [1, pytest.param(2, marks=pytest.mark.dist)])
+def test_children_on_own_data_train(nproc: int, tmp_path: Path, token_cache: Path) -> None:
+    """Two steps each, the runs of one process count started together (most of a run is
+    interpreter and torch start-up)."""
+    names = [n for n in SHIPPED if _processes(n) == nproc]
+    assert names, f"no gallery recipe for {nproc} process(es)"
+    runs = [(str(own_data_child(n, tmp_path / n)[0]), "--nproc", str(nproc)) for n in names]
+    for name, done in zip(names, run_together_in(runs, tmp_path, token_cache), strict=True):
+        assert done.returncode == 0, f"{name}:\n{done.stdout[-2000:]}{done.stderr[-4000:]}"
+        result = json.loads((tmp_path / "runs" / f"own-{name}" / "result.json").read_text())
+        assert result["outcome"] == "done", name
+
+
+def run_together_in(runs: list[tuple[str, ...]], cwd: Path, cache: Path) -> list:
+    return run_together([("train", *args) for args in runs], cwd=cwd, cache=cache, timeout=900)
