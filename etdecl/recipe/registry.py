@@ -46,3 +46,10 @@ class TypeRegistry:
 ENCODER_TYPES = TypeRegistry("encoder")
 HEAD_TYPES = TypeRegistry("head")
 METHOD_TYPES = TypeRegistry("method")
+
+
+def config_class(cfg: Any) -> type:
+    """The config class of a section, also for the partial recipes `validate` salvages from a
+    recipe with structural errors (which stand in for the class)."""
+    model = getattr(cfg, "_model", None)
+    return model if isinstance(model, type) else type(cfg)

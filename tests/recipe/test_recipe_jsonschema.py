@@ -148,11 +148,14 @@ def test_an_unknown_key_in_an_entry_is_named(section: str, entry: str, key: str)
 
 def test_entries_keep_their_properties_for_editor_completion() -> None:
     """Editors complete keys from the `then` branch and the tag from its `enum`."""
+    from etdecl.recipe.registry import ENCODER_TYPES, HEAD_TYPES
+
     schema = VALIDATOR.schema
-    for section, model in (("encoders", "HFEncoder"), ("heads", "ClassifyHead")):
+    for section, registry in (("encoders", ENCODER_TYPES), ("heads", HEAD_TYPES)):
         entry = schema["properties"][section]["additionalProperties"]
-        assert entry["properties"]["type"]["enum"]
-        assert {b["then"]["$ref"] for b in entry["allOf"]} == {f"#/$defs/{model}"}
+        assert sorted(entry["properties"]["type"]["enum"]) == sorted(registry.names())
+        refs = {f"#/$defs/{registry.get(n).__name__}" for n in registry.names()}
+        assert {b["then"]["$ref"] for b in entry["allOf"]} == refs
         assert "patternProperties" not in schema["properties"][section]
 
 

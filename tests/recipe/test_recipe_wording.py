@@ -34,7 +34,7 @@ BREAKS = {  # one --set list per error kind or cross-field message
     "too-long": ["name=" + "n" * 65], "too-short": ["heads.cls.labels=[pos]"],
     "empty-dict": ["encoders={}"], "greater-than": ["train.lr=-1"],
     "less-than": ["train.warmup=1"], "at-least": ["train.epochs=0"],
-    "at-most": ["data.max_length=10000"], "literal": ["train.metric=f1"],
+    "at-most": ["data.max_length=10000"], "literal": ["train.mixing=robin"],
     "zero-stage": ["parallel.zero_stage=3"], "union-tag": ["encoders.plm.type=hff"],
     "no-tag": ["heads.cls={input: plm}"], "extra": ["data.trian={path: x}"],
     "missing": ["heads.cls={type: classify}"], "version": ["etdecl=2"],
@@ -118,9 +118,9 @@ def test_a_set_value_that_is_not_yaml_says_why(value: str, says: str) -> None:
 
 
 @pytest.mark.parametrize(("override", "hint"), [
-    ("train.metric=f1", "'macro_f1'"),          # one part of an enum value
-    ("train.metric=acc", "'accuracy'"),         # the start of one
-    ("train.metric=Accuracy", "'accuracy'"),    # case only
+    ("train.mixing=robin", "'round_robin'"),    # one part of an enum value
+    ("train.mixing=prop", "'proportional'"),    # the start of one
+    ("train.mixing=Temperature", "'temperature'"),  # case only
     ("encoders.plm.pooling=MEAN", "'mean'"),
     ("parallel.plugin=Gemini", "'gemini'"),
     ("parallel.precision=bf61", "'bf16'"),
