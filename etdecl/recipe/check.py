@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .aliases import MODEL_ALIASES, alias_hint, is_alias_like, looks_like_hub_id, resolve_model
-from .errors import Problem, did_you_mean, one_of
+from .errors import Problem
 from .modelinfo import EncoderShape
 from .validate import LoadedRecipe
 
@@ -50,98 +49,12 @@ def _placed(lr: LoadedRecipe, path: tuple) -> str:
 
 
 @check
-def head_inputs_exist(lr: LoadedRecipe) -> Iterator[Problem]:
-    """Every head reads an encoder the recipe declares."""
-    names = list(lr.recipe.encoders)
-    for head_name, head in lr.recipe.heads.items():
-        if head.input not in names:
-            yield _err(lr, ("heads", head_name, "input"),
-                       f"head '{head_name}' reads '{head.input}', which is not a declared encoder",
-                       expected=one_of(names), hint=did_you_mean(head.input, names))
-
-
-@check
-def one_head(lr: LoadedRecipe) -> Iterator[Problem]:
-    """One task head per recipe until multi-task data lands."""
-    if len(lr.recipe.heads) > 1:
-        second = list(lr.recipe.heads)[1]
-        yield _err(lr, ("heads", second), "only one head per recipe is supported",
-                   expected="1 head", found=f"{len(lr.recipe.heads)} heads")
-
-
-@check
-def labels_unique_and_named(lr: LoadedRecipe) -> Iterator[Problem]:
-    for head_name, head in lr.recipe.heads.items():
-        seen: dict[str, int] = {}
-        for i, label in enumerate(head.labels):
-            path = ("heads", head_name, "labels", i)
-            if not label.strip():
-                yield _err(lr, path, "labels must be non-empty", found="an empty label")
-            elif label in seen:
-                yield _err(lr, path, f"label '{label}' is listed twice",
-                           hint=f"first at position {seen[label]}")
-            else:
-                seen[label] = i
-
-
-@check
 def batch_splits_into_accumulation(lr: LoadedRecipe) -> Iterator[Problem]:
     t = lr.recipe.train
     if t.batch_size % t.grad_accum:
         yield _err(lr, ("train", "grad_accum"),
                    f"train.batch_size ({t.batch_size}) is not divisible by it",
                    expected=f"a divisor of {t.batch_size}", found=str(t.grad_accum))
-
-
-@check
-def encoder_sources(lr: LoadedRecipe) -> Iterator[Problem]:
-    """`model` or `config`, never both; aliases must be registered; config needs a tokenizer."""
-    for name, enc in lr.recipe.encoders.items():
-        base = ("encoders", name)
-        if enc.model is not None and enc.config is not None:
-            yield _err(lr, (*base, "config"), "set either 'model' or 'config', not both")
-        if enc.model is None and enc.config is None:
-            yield _err(lr, base, f"encoder '{name}' needs 'model' (pretrained) or 'config' "
-                       "(random init)")
-        if enc.config is not None:
-            if "model_type" not in enc.config:
-                yield _err(lr, (*base, "config"), "'config' must name a 'model_type'",
-                           expected="e.g. model_type: bert")
-            if enc.tokenizer is None:
-                yield _err(lr, (*base, "config"), "a random-initialised encoder needs "
-                           "'tokenizer' (a folder or alias)", hint="e.g. tokenizer: minilm-l6")
-        for key in ("model", "tokenizer"):
-            value = getattr(enc, key)
-            if value is None:
-                continue
-            base_dir = lr.origin_dir(*base, key)
-            if (is_alias_like(value) and value not in MODEL_ALIASES
-                    and not (base_dir / value).is_dir()):
-                yield _err(lr, (*base, key), f"unknown model alias '{value}'",
-                           expected=one_of(MODEL_ALIASES) + " or a folder path",
-                           hint=alias_hint(value))
-                continue
-            if looks_like_hub_id(value) and not (base_dir / value).is_dir():
-                continue  # model_is_not_a_hub_id (check_fit.py) says what to do
-            try:
-                resolve_model(value, base_dir, unpack=False)
-            except LookupError as err:
-                yield Problem(str(err), loc=lr.where(*base, key), path=f"encoders.{name}.{key}",
-                              severity="warning")
-        if enc.trust_remote_code:
-            yield Problem("trust_remote_code is on: code shipped with the model will run",
-                          loc=lr.where(*base, "trust_remote_code"),
-                          path=f"encoders.{name}.trust_remote_code", severity="warning")
-
-
-@check
-def encoders_used(lr: LoadedRecipe) -> Iterator[Problem]:
-    used = {h.input for h in lr.recipe.heads.values()}
-    for name in lr.recipe.encoders:
-        if name not in used:
-            yield Problem(f"encoder '{name}' is declared but no head reads it",
-                          loc=lr.where("encoders", name), path=f"encoders.{name}",
-                          severity="warning")
 
 
 @check
@@ -210,6 +123,8 @@ def parallel_plan_fits_model(lr: LoadedRecipe) -> Iterator[Problem]:
     if p.tp == 1 and p.pp == 1:
         return
     for name, enc in lr.recipe.encoders.items():
+        if enc.type != "hf":
+            continue  # sharded_plans_fit_the_graph (check_graph.py) refuses these
         key = "model" if enc.model is not None else "config"
         shape = encoder_shape(enc, lr.origin_dir("encoders", name, key))
         if shape is None:
@@ -243,7 +158,7 @@ def _tp_divides(lr: LoadedRecipe, name: str, shape: EncoderShape, tp: int) -> It
                f"'{name}'", expected=f"one of {', '.join(fits)}", found=str(tp))
 
 
-from . import check_datasets, check_fit  # noqa: E402,F401  (register their checks)
+from . import check_datasets, check_fit, check_graph  # noqa: E402,F401  (register checks)
 
 
 def cross_checks(lr: LoadedRecipe, check_data: bool = True) -> list[Problem]:

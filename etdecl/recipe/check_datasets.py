@@ -103,7 +103,8 @@ def _roles(lr: LoadedRecipe, view: DatasetView) -> list[tuple[tuple, str]]:
     roles: list[str] = []
     for head in heads:
         cfg = lr.recipe.heads[head]
-        roles += [r for r in (*config_class(cfg).ROLES, *config_class(cfg).TARGET_ROLES) if r not in roles]
+        spec = config_class(cfg)
+        roles += [r for r in (*spec.ROLES, *spec.TARGET_ROLES) if r not in roles]
     if not heads:
         roles = ["text", "label"]
     for optional in ("text_pair", "domain"):

@@ -24,7 +24,7 @@ def model_is_not_a_hub_id(lr: LoadedRecipe) -> Iterator[Problem]:
     """`org/name` that is no folder: etdecl never downloads, so training could not load it."""
     for name, enc in lr.recipe.encoders.items():
         for key in ("model", "tokenizer"):
-            value = getattr(enc, key)
+            value = getattr(enc, key, None)
             if value is None or not looks_like_hub_id(value):
                 continue
             folder = lr.origin_dir("encoders", name, key) / value
@@ -49,7 +49,8 @@ def max_length_fits_positions(lr: LoadedRecipe) -> Iterator[Problem]:
 
     want = lr.recipe.data.max_length
     for name, enc in lr.recipe.encoders.items():
-        key = "model" if enc.model is not None else "config"
+        key = "model" if getattr(enc, "model", None) is not None else (
+            "config" if enc.type == "hf" else "tokenizer")
         limit = max_tokens(enc, lr.origin_dir("encoders", name, key))
         if limit is None or want <= limit[0]:
             continue

@@ -73,6 +73,8 @@ _PADDING_OFFSET = {"roberta": 2, "xlm-roberta": 2, "camembert": 2, "mpnet": 2}
 def max_tokens(cfg: HFEncoder, base: Path) -> tuple[int, str] | None:
     """(tokens the encoder's position embeddings allow, where that number was read), or None
     when it cannot be told here (no config, an unknown architecture, relative positions)."""
+    if cfg.type != "hf":  # textcnn/bilstm: no positions; the tokenizer model's limit is moot
+        return None
     if cfg.config is not None:
         raw, source = dict(cfg.config), "its config"
     elif cfg.model is not None:
