@@ -1,101 +1,192 @@
-"""Compile a checked recipe into a ModelGraph: encoders → heads, built from registries."""
+"""Compile a checked recipe into a ModelGraph: named encoders → heads (a small DAG), plus the
+tasks, tokenizers and datasets the data pipeline and trainer need.
+
+`ModelGraph.forward(**batch)` takes the flat batch dict (so every plugin, pipelines included,
+can split it) and returns a flat dict `{"<head>.<output>": tensor}`. Per-example losses are
+computed inside forward (`<head>.loss`), where sharded plugins have the parameters at hand;
+training methods only combine tensors. Every head runs on every batch (heads are small); only
+the heads of the batch's dataset get targets and so a loss.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
 from ..components.encoders import ENCODERS, HFTextEncoder, load_tokenizer
-from ..components.heads import HEADS
+from ..components.outputs import EncoderOutput
+from ..data.collate import view_key
+from ..recipe.datasets import dataset_heads, datasets
 from ..recipe.errors import Problem, RecipeError
 from ..recipe.validate import LoadedRecipe
+from ..tasks.base import Task, encoder_input
+from ..tasks.registry import TASKS
+
+
+def tokenizer_suffix(key: str, primary: str) -> str:
+    """Batch keys of the primary tokenizer are bare; others carry `@<tokenizer>`."""
+    return "" if key == primary else f"@{key}"
 
 
 class ModelGraph(nn.Module):
-    """Encoders and heads by recipe name; forward runs the one head on its encoder's output."""
+    """Encoders and heads by recipe name, wired by each head's inputs."""
 
     def __init__(
-        self, encoders: dict[str, nn.Module], heads: dict[str, nn.Module], wiring: dict[str, str]
+        self,
+        encoders: dict[str, nn.Module],
+        heads: dict[str, nn.Module],
+        tasks: dict[str, Task],
+        inputs: dict[str, list[str]],
+        views: dict[str, tuple[str, ...]],
+        tokenizer_of: dict[str, str],
+        primary_tokenizer: str,
     ) -> None:
         super().__init__()
         self.encoders = nn.ModuleDict(encoders)
         self.heads = nn.ModuleDict(heads)
-        self.wiring = dict(wiring)
-        self.head_name = next(iter(wiring))
+        self.objectives = nn.ModuleDict()
+        """Trainable modules of the training method (discriminators, projections), run by it
+        inside forward through `extra_forward`."""
+        self.tasks = tasks
+        self.inputs = inputs
+        self.views = views
+        self.tokenizer_of = tokenizer_of
+        self.primary_tokenizer = primary_tokenizer
+        self.expose: set[str] = set()
+        """Encoder outputs a method wants returned too, as `<encoder>.<view>.<field>`."""
+        self.extra_forward = None
 
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor,
-        token_type_ids: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,  # noqa: ARG002 - pipelines pass whole micro-batches
-    ) -> torch.Tensor:
-        encoder = self.encoders[self.wiring[self.head_name]]
-        pooled = encoder(input_ids, attention_mask, token_type_ids)
-        return self.heads[self.head_name](pooled)
+    def encode(self, name: str, view: str, batch: dict[str, torch.Tensor]) -> EncoderOutput:
+        suffix = tokenizer_suffix(self.tokenizer_of[name], self.primary_tokenizer)
+        return self.encoders[name](
+            batch[view_key("input_ids", view) + suffix],
+            batch[view_key("attention_mask", view) + suffix],
+            batch.get(view_key("token_type_ids", view) + suffix),
+        )
+
+    def run_heads(self, encoded: dict[tuple[str, str], EncoderOutput],
+                  batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        for head, task in self.tasks.items():
+            views = {v: encoder_input([encoded[(n, v)] for n in self.inputs[head]])
+                     for v in self.views[head]}
+            module = self.heads[head]
+            result = module(views)
+            if task.has_targets(batch):
+                result["loss"] = task.loss(result, batch, module)
+            if not self.training and task.in_batch(batch):
+                result.update(task.eval_outputs(result, batch, module))
+            out.update({f"{head}.{k}": v for k, v in result.items()})
+        for key in self.expose:
+            name, view, what = key.split(".", 2)
+            value = getattr(encoded[(name, view)], what)
+            if isinstance(value, (tuple, list)):
+                out.update({f"{key}.{i}": v for i, v in enumerate(value)})
+            elif value is not None:
+                out[key] = value
+        if self.extra_forward is not None:
+            out.update(self.extra_forward(self, encoded, out, batch))
+        return out
+
+    def forward(self, **batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        wanted = {(n, v) for h in self.tasks for n in self.inputs[h] for v in self.views[h]}
+        encoded = {(n, v): self.encode(n, v, batch) for n, v in sorted(wanted)}
+        return self.run_heads(encoded, batch)
+
+    def hf_encoders(self) -> dict[str, HFTextEncoder]:
+        return {n: e for n, e in self.encoders.items() if isinstance(e, HFTextEncoder)}
 
 
 @dataclass
 class CompiledModel:
     model: ModelGraph
-    tokenizer: Any
-    labels: list[str]
-    head: str
-    encoder: str
+    tokenizers: dict[str, Any]
+    """Tokenizer key → tokenizer (one per distinct tokenizer in the graph)."""
+    tasks: dict[str, Task]
+    dataset_heads: dict[str, list[str]]
+    """Dataset → the heads it trains (recipe order)."""
+    primary_tokenizer: str
+    tokenizer_of: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.tokenizers[self.primary_tokenizer]
+
+    def tokenizer_for_head(self, head: str) -> str:
+        return self.tokenizer_of[self.model.inputs[head][0]]
+
+
+def _build_error(loaded: LoadedRecipe, name: str, key: str, err: Exception) -> RecipeError:
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return RecipeError([Problem(f"encoder '{name}' cannot be built: {first}",
+                                loc=loaded.where("encoders", name, key),
+                                path=f"encoders.{name}.{key}")])
+
+
+def _tokenizer_name(cfg) -> tuple[str, str]:
+    """(tokenizer name or folder, recipe key it was given under)."""
+    if cfg.type == "hf":
+        return (cfg.tokenizer, "tokenizer") if cfg.tokenizer else (cfg.model, "model")
+    return cfg.tokenizer, "tokenizer"
 
 
 def compile_recipe(loaded: LoadedRecipe) -> CompiledModel:
-    """Build the module graph (weights loaded) and the tokenizer of the head's encoder."""
+    """Build the module graph (weights loaded), its tasks and its tokenizers."""
     recipe = loaded.recipe
     torch.manual_seed(recipe.train.seed)
+    tokenizers: dict[str, Any] = {}
+    tokenizer_of: dict[str, str] = {}
+    folders: dict[str, str] = {}
+    for name, cfg in recipe.encoders.items():
+        tok_name, key = _tokenizer_name(cfg)
+        base = loaded.origin_dir("encoders", name, key)
+        trust = getattr(cfg, "trust_remote_code", False)
+        try:
+            tok = load_tokenizer(tok_name, base, trust)
+        except (OSError, ValueError, LookupError) as err:
+            raise _build_error(loaded, name, key, err) from err
+        folder = str(getattr(tok, "name_or_path", tok_name))
+        tk = folders.setdefault(folder, name)
+        tokenizers.setdefault(tk, tok)
+        tokenizer_of[name] = tk
     encoders: dict[str, nn.Module] = {}
     for name, cfg in recipe.encoders.items():
+        key = "model" if getattr(cfg, "model", None) is not None else (
+            "config" if cfg.type == "hf" else "tokenizer")
+        base = loaded.origin_dir("encoders", name, key)
         try:
-            encoders[name] = ENCODERS.get(cfg.type)(
-                cfg, loaded.origin_dir("encoders", name, "model")
-            )
+            if cfg.type == "hf":
+                enc = ENCODERS.get("hf")(cfg, base)
+                vocab = enc.backbone.config.vocab_size
+                n_tok = len(tokenizers[tokenizer_of[name]])
+                if n_tok > vocab:
+                    raise ValueError(f"the tokenizer has {n_tok} tokens but the model's "
+                                     f"vocab_size is {vocab}")
+            else:
+                enc = ENCODERS.get(cfg.type)(cfg, base, tokenizers[tokenizer_of[name]])
         except (OSError, ValueError, LookupError) as err:
             # unreadable or refused weights (e.g. a pickle that weights-only loading rejects)
-            key = "model" if cfg.model is not None else "config"
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise RecipeError(
-                [
-                    Problem(
-                        f"encoder '{name}' cannot be built: {first}",
-                        loc=loaded.where("encoders", name, key),
-                        path=f"encoders.{name}.{key}",
-                    )
-                ]
-            ) from err
+            raise _build_error(loaded, name, key, err) from err
+        encoders[name] = enc
+    views_of = datasets(recipe)
+    by_dataset = dataset_heads(recipe)
+    tasks: dict[str, Task] = {}
     heads: dict[str, nn.Module] = {}
-    wiring: dict[str, str] = {}
+    inputs: dict[str, list[str]] = {}
+    views: dict[str, tuple[str, ...]] = {}
     for name, cfg in recipe.heads.items():
-        enc = encoders[cfg.input]
-        assert isinstance(enc, HFTextEncoder)
-        heads[name] = HEADS.get(cfg.type)(cfg, enc.hidden_size)
-        wiring[name] = cfg.input
-    head_name = next(iter(recipe.heads))
-    enc_name = recipe.heads[head_name].input
-    enc_cfg = recipe.encoders[enc_name]
-    tok_name = enc_cfg.tokenizer or enc_cfg.model
-    assert tok_name is not None
-    key = "tokenizer" if enc_cfg.tokenizer else "model"
-    tokenizer = load_tokenizer(
-        tok_name, loaded.origin_dir("encoders", enc_name, key), enc_cfg.trust_remote_code
-    )
-    vocab = encoders[enc_name].backbone.config.vocab_size
-    if len(tokenizer) > vocab:
-        raise ValueError(
-            f"encoders.{enc_name}: the tokenizer has {len(tokenizer)} tokens but the "
-            f"model's vocab_size is {vocab}"
-        )
-    return CompiledModel(
-        ModelGraph(encoders, heads, wiring),
-        tokenizer,
-        list(recipe.heads[head_name].labels),
-        head_name,
-        enc_name,
-    )
+        ds = next((d for d, hs in by_dataset.items() if name in hs), None)
+        fields = views_of[ds].fields if ds else recipe.data.fields
+        task = TASKS[cfg.type](name, cfg, fields)
+        tasks[name] = task
+        inputs[name] = cfg.inputs()
+        width = sum(encoders[n].hidden_size for n in inputs[name])
+        heads[name] = task.build_head(width)
+        views[name] = ("a", "b") if getattr(cfg, "mode", None) == "siamese" else ("a",)
+    first_head = next(iter(recipe.heads))
+    primary = tokenizer_of[inputs[first_head][0]]
+    graph = ModelGraph(encoders, heads, tasks, inputs, views, tokenizer_of, primary)
+    return CompiledModel(graph, tokenizers, tasks, by_dataset, primary, tokenizer_of)

@@ -1,15 +1,22 @@
-"""Encoders: text → one vector per example (plus per-token states for later heads)."""
+"""Encoders: text ids → `EncoderOutput` (pooled vector, token states, mask; hidden states and
+attentions when a training method asks for them).
+
+`hf` wraps any transformers AutoModel; `textcnn` and `bilstm` read the same word pieces as a
+transformer's tokenizer and may start from its embedding matrix.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..recipe.aliases import resolve_model
-from ..recipe.schema import HFEncoder
+from .outputs import EncoderOutput, masked_mean
 from .registry import Registry
+from .small_encoders import BiLSTM, TextCNN, make_embedding
 
 ENCODERS: Registry = Registry("encoder")
 
@@ -23,24 +30,48 @@ class HFTextEncoder(nn.Module):
         self.pooling = pooling
         self.hidden_size: int = backbone.config.hidden_size
         self.uses_token_type_ids = getattr(backbone.config, "type_vocab_size", 0) > 1
+        self.want_hidden_states = False
+        self.want_attentions = False
+        """Set by training methods that read intermediate layers (teachers, PKD, TinyBERT)."""
 
     def forward(
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
         token_type_ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
+    ) -> EncoderOutput:
+        kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None and self.uses_token_type_ids:
             kwargs["token_type_ids"] = token_type_ids
-        return self.pool(self.backbone(**kwargs).last_hidden_state, attention_mask)
+        if self.want_hidden_states:
+            kwargs["output_hidden_states"] = True
+        if self.want_attentions:
+            kwargs["output_attentions"] = True
+        out = self.backbone(**kwargs)
+        states = out.last_hidden_state
+        return EncoderOutput(self.pool(states, attention_mask), states, attention_mask,
+                             getattr(out, "hidden_states", None), getattr(out, "attentions", None))
 
     def pool(self, states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Token states → one vector per example (first token, or mask-weighted mean)."""
         if self.pooling == "cls":
             return states[:, 0]
-        mask = attention_mask.unsqueeze(-1).to(states.dtype)
-        return (states * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+        return masked_mean(states, attention_mask)
+
+    def layer_of(self, name: str) -> int | None:
+        """Depth of a parameter for layer-wise lr decay: 0 embeddings, i+1 layer i; None above."""
+        if name.startswith("backbone.embeddings"):
+            return 0
+        parts = name.split(".")
+        for i, part in enumerate(parts[:-1]):
+            if part in ("layer", "layers", "block") and parts[i + 1].isdigit():
+                return int(parts[i + 1]) + 1
+        return None
+
+    @property
+    def n_layers(self) -> int:
+        return int(getattr(self.backbone.config, "num_hidden_layers", 0) or
+                   getattr(self.backbone.config, "num_layers", 0))
 
 
 def load_tokenizer(name: str, base: Path, trust_remote_code: bool = False):
@@ -64,8 +95,24 @@ def _no_pooler(model_type: str | None) -> dict:
     return {"add_pooling_layer": False} if model_type in _POOLER_TYPES else {}
 
 
+def _encoder_only(config):
+    """T5-style encoder-decoder configs become their encoder (AutoModel would build both)."""
+    if getattr(config, "is_encoder_decoder", False):
+        from transformers import T5EncoderModel
+
+        return T5EncoderModel
+    return None
+
+
+def _freeze(enc: HFTextEncoder, embeddings: bool, layers: int) -> None:
+    for name, p in enc.named_parameters():
+        depth = enc.layer_of(name)
+        if (embeddings and depth == 0) or (depth is not None and 0 < depth <= layers):
+            p.requires_grad_(False)
+
+
 @ENCODERS.register("hf")
-def build_hf(cfg: HFEncoder, base: Path) -> HFTextEncoder:
+def build_hf(cfg, base: Path) -> HFTextEncoder:
     """Pretrained weights load from safetensors when present; torch files load weights-only."""
     from transformers import AutoConfig, AutoModel
 
@@ -73,7 +120,8 @@ def build_hf(cfg: HFEncoder, base: Path) -> HFTextEncoder:
         folder = resolve_model(cfg.model, base)
         config = AutoConfig.from_pretrained(str(folder), trust_remote_code=cfg.trust_remote_code)
         has_st = any(folder.glob("*.safetensors"))
-        backbone = AutoModel.from_pretrained(
+        cls = _encoder_only(config) or AutoModel
+        backbone = cls.from_pretrained(
             str(folder),
             config=config,
             trust_remote_code=cfg.trust_remote_code,
@@ -81,11 +129,44 @@ def build_hf(cfg: HFEncoder, base: Path) -> HFTextEncoder:
             **_no_pooler(config.model_type),
         )
     else:
-        assert cfg.config is not None
         params = dict(cfg.config)
         model_type = params.pop("model_type")
         config = AutoConfig.for_model(model_type, **params)
-        backbone = AutoModel.from_config(
-            config, trust_remote_code=cfg.trust_remote_code, **_no_pooler(model_type)
-        )
-    return HFTextEncoder(backbone, cfg.pooling)
+        cls = _encoder_only(config)
+        backbone = cls(config) if cls else AutoModel.from_config(
+            config, trust_remote_code=cfg.trust_remote_code, **_no_pooler(model_type))
+    if not hasattr(backbone.config, "hidden_size") and hasattr(backbone.config, "d_model"):
+        backbone.config.hidden_size = backbone.config.d_model
+    enc = HFTextEncoder(backbone, cfg.pooling)
+    _freeze(enc, cfg.freeze_embeddings, cfg.freeze_layers)
+    return enc
+
+
+def _embedding(cfg, base: Path, tokenizer) -> nn.Embedding:
+    """Random embeddings of `embedding_dim`, or the tokenizer model's word-embedding matrix."""
+    pad = tokenizer.pad_token_id or 0
+    if cfg.embeddings == "random":
+        return make_embedding(len(tokenizer), cfg.embedding_dim, pad, None, cfg.freeze_embeddings)
+    from transformers import AutoModel
+
+    folder = resolve_model(cfg.tokenizer, base)
+    has_st = any(folder.glob("*.safetensors"))
+    model = AutoModel.from_pretrained(str(folder), use_safetensors=True if has_st else None)
+    weights = model.get_input_embeddings().weight.detach().clone()
+    del model
+    if weights.shape[0] < len(tokenizer):
+        raise ValueError(f"the model's embedding matrix has {weights.shape[0]} rows but the "
+                         f"tokenizer has {len(tokenizer)} tokens")
+    weights = weights[: len(tokenizer)]
+    return make_embedding(weights.shape[0], weights.shape[1], pad, weights, cfg.freeze_embeddings)
+
+
+@ENCODERS.register("textcnn")
+def build_textcnn(cfg, base: Path, tokenizer=None) -> TextCNN:
+    return TextCNN(_embedding(cfg, base, tokenizer), list(cfg.widths), cfg.channels, cfg.dropout)
+
+
+@ENCODERS.register("bilstm")
+def build_bilstm(cfg, base: Path, tokenizer=None) -> BiLSTM:
+    return BiLSTM(_embedding(cfg, base, tokenizer), cfg.hidden, cfg.layers, cfg.dropout,
+                  cfg.pooling)

@@ -37,18 +37,26 @@ def view_key(key: str, view: str) -> str:
 
 
 def collate(feats: Features, index: Sequence[int] | np.ndarray, pad_id: int,
-            tasks: Sequence[Task] = ()) -> dict[str, torch.Tensor]:
+            tasks: Sequence[Task] = (), with_targets: bool = True,
+            extra: dict[str, tuple[Features, int]] | None = None) -> dict[str, torch.Tensor]:
     """The chosen features, padded to the longest among them (dynamic padding)."""
     index = np.asarray(index, dtype=np.int64)
     out: dict[str, torch.Tensor] = {}
-    for view, vf in {"a": feats, **feats.views}.items():
-        ids, types, mask = _pad_rows(vf, index, pad_id)
-        out[view_key("input_ids", view)] = torch.from_numpy(ids)
-        out[view_key("attention_mask", view)] = torch.from_numpy(mask)
-        out[view_key("token_type_ids", view)] = torch.from_numpy(types)
+    _add_views(out, feats, index, pad_id, "")
+    for suffix, (other, other_pad) in (extra or {}).items():  # the same examples, other
+        _add_views(out, other, index, other_pad, suffix)  # tokenizers (a teacher's, say)
     out["index"] = torch.from_numpy(index.copy())
     out["example"] = torch.from_numpy(feats.example[index])
     width = out["input_ids"].shape[1]
     for task in tasks:
-        out.update(task.collate_targets(feats, index, width))
+        out.update(task.collate_targets(feats, index, width, with_targets))
     return out
+
+
+def _add_views(out: dict[str, torch.Tensor], feats: Features, index: np.ndarray, pad_id: int,
+               suffix: str) -> None:
+    for view, vf in {"a": feats, **feats.views}.items():
+        ids, types, mask = _pad_rows(vf, index, pad_id)
+        out[view_key("input_ids", view) + suffix] = torch.from_numpy(ids)
+        out[view_key("attention_mask", view) + suffix] = torch.from_numpy(mask)
+        out[view_key("token_type_ids", view) + suffix] = torch.from_numpy(types)

@@ -32,14 +32,14 @@ class Example:
     """One data row as a task sees it.
 
     inputs: role → value (`text`, `text_pair`, `tokens`, `question`, `context`).
-    target: the gold answer in the task's own form (None at prediction time).
     index: position within its split, so selectors and per-example weights can address it.
     """
 
     dataset: str
     index: int
     inputs: dict[str, Any]
-    target: Any
+    targets: dict[str, Any]
+    """Head name → gold target in that task's form (empty when predicting)."""
     domain: str | None
     file: str
     line: int
@@ -150,6 +150,14 @@ class Task(ABC):
         self.cfg = cfg
         self.fields = fields
 
+    def gold(self, example: Example) -> Any:
+        """This head's target of an example (None when predicting)."""
+        return example.targets.get(self.name)
+
+    def add_targets(self, feats: Features, examples: Sequence[Example]) -> None:
+        """Add this head's targets to features another head of its dataset encoded."""
+        raise NotImplementedError(f"{self.kind} heads cannot share a dataset")
+
     def field(self, role: str) -> str:
         """Column name of a role in this head's data (the recipe's `fields` mapping)."""
         return getattr(self.fields, role) or role
@@ -164,13 +172,17 @@ class Task(ABC):
     @abstractmethod
     def encode(self, examples: Sequence[Example], tokenizer: Any, max_length: int) -> Features: ...
 
-    def collate_targets(self, feats: Features, index: np.ndarray,
-                        width: int) -> dict[str, torch.Tensor]:
+    def collate_targets(self, feats: Features, index: np.ndarray, width: int,
+                        with_targets: bool = True) -> dict[str, torch.Tensor]:
         """A batch's targets, keyed `<head>.<target>`; per-token arrays (`<head>.token.<name>`)
-        padded to `width` with TOKEN_PAD."""
-        out = {f"{self.name}.{k}": torch.from_numpy(v[index]) for k, v in feats.targets.items()}
+        padded to `width` with TOKEN_PAD. Without targets (prediction), only the arrays
+        decoding needs."""
+        out = {k: torch.from_numpy(v[index]) for k, v in feats.targets.items()
+               if with_targets and k.startswith(self.name + ".")}
         starts, ends = feats.offsets[index], feats.offsets[np.asarray(index) + 1]
         for name, flat in feats.tokens.items():
+            if not with_targets and f"token.{name}" in self.target_keys:
+                continue
             arr = np.full((len(index), width), TOKEN_PAD.get(name, -1), dtype=np.int64)
             for row, (s, e) in enumerate(zip(starts, ends, strict=True)):
                 arr[row, : e - s] = flat[s:e]
@@ -188,8 +200,15 @@ class Task(ABC):
         """Per-feature loss, shape (batch,). Called inside the graph's forward (sharded plugins
         only materialise parameters there), when the batch carries this head's targets."""
 
-    def has_targets(self, batch: dict[str, torch.Tensor]) -> bool:
+    target_keys: ClassVar[tuple[str, ...]] = ("label",)
+    """Batch keys (after `<head>.`) that carry the gold targets."""
+
+    def in_batch(self, batch: dict[str, torch.Tensor]) -> bool:
+        """The batch comes from this head's dataset (it carries this head's arrays)."""
         return any(k.startswith(self.name + ".") for k in batch)
+
+    def has_targets(self, batch: dict[str, torch.Tensor]) -> bool:
+        return all(f"{self.name}.{k}" in batch for k in self.target_keys)
 
     def eval_outputs(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
                      head: nn.Module) -> dict[str, torch.Tensor]:

@@ -17,6 +17,7 @@ from torch import nn
 
 from ..components.outputs import EncoderOutput
 from ..data.readers import DataError
+from ..recipe.schema_components import ClassifyHead, MatchHead
 from .base import Example, Features, Task, flat_features, label_name, row_text, row_value
 
 
@@ -54,10 +55,10 @@ def label_metrics(gold: np.ndarray, pred: np.ndarray, probs: np.ndarray,
 
 class ClassifyTask(Task):
     kind = "classify"
-    roles = ("text",)
-    target_roles = ("label",)
-    metric_names = ("accuracy", "macro_f1", "f1", "roc_auc")
-    primary_metric = "accuracy"
+    roles = ClassifyHead.ROLES
+    target_roles = ClassifyHead.TARGET_ROLES
+    metric_names = ClassifyHead.METRICS
+    primary_metric = ClassifyHead.METRICS[0]
 
     @property
     def labels(self) -> list[str]:
@@ -93,9 +94,12 @@ class ClassifyTask(Task):
             rows.extend(enc["input_ids"])
             types.extend(enc["token_type_ids"])
         feats = flat_features(rows, types, range(len(examples)))
-        feats.targets["label"] = np.asarray(
-            [-1 if e.target is None else e.target for e in examples], dtype=np.int64)
+        self.add_targets(feats, examples)
         return feats
+
+    def add_targets(self, feats: Features, examples: Sequence[Example]) -> None:
+        feats.targets[f"{self.name}.label"] = np.asarray(
+            [-1 if self.gold(e) is None else self.gold(e) for e in examples], dtype=np.int64)
 
     def build_head(self, width: int) -> nn.Module:
         return LinearHead(width, len(self.labels), self.cfg.dropout)
@@ -119,7 +123,7 @@ class ClassifyTask(Task):
         pred = np.asarray([index[p["label"]] for p in predictions])
         probs = np.asarray([[p["probabilities"][lab] for lab in self.labels]
                             for p in predictions])
-        gold = np.asarray([e.target for e in examples])
+        gold = np.asarray([self.gold(e) for e in examples])
         return label_metrics(gold, pred, probs, [e.domain for e in examples])
 
 
@@ -149,8 +153,9 @@ class MatchTask(ClassifyTask):
     """Text-pair matching (paraphrase, NLI, retrieval relevance)."""
 
     kind = "match"
-    roles = ("text", "text_pair")
-    metric_names = ("accuracy", "f1", "macro_f1", "roc_auc")
+    roles = MatchHead.ROLES
+    metric_names = MatchHead.METRICS
+    primary_metric = MatchHead.METRICS[0]
 
     @property
     def pair(self) -> bool:
@@ -175,8 +180,7 @@ class MatchTask(ClassifyTask):
                                        range(len(examples))))
         feats, other = sides
         feats.views["b"] = other
-        feats.targets["label"] = np.asarray(
-            [-1 if e.target is None else e.target for e in examples], dtype=np.int64)
+        self.add_targets(feats, examples)
         return feats
 
     def build_head(self, width: int) -> nn.Module:

@@ -19,6 +19,7 @@ from torch import nn
 
 from ..components.outputs import EncoderOutput
 from ..data.readers import DataError
+from ..recipe.schema_components import SpanHead as SpanConfig
 from .base import Example, Features, Task, flat_features, row_text, row_value
 from .spans import SpanFeatures, build_span_features, decode_examples
 from .squad_metrics import squad_scores
@@ -39,11 +40,12 @@ class SpanHead(nn.Module):
 
 class SpanTask(Task):
     kind = "span"
-    roles = ("question", "context")
-    target_roles = ("answers",)
-    token_level = True
-    metric_names = ("exact_match", "f1")
-    primary_metric = "f1"
+    roles = SpanConfig.ROLES
+    target_roles = SpanConfig.TARGET_ROLES
+    token_level = SpanConfig.TOKEN_LEVEL
+    target_keys = ("start", "end")
+    metric_names = SpanConfig.METRICS
+    primary_metric = SpanConfig.METRICS[0]
 
     def read_inputs(self, values: dict[str, Any], file: str, line: int) -> dict[str, Any]:
         return {"question": row_text(values, self.field("question"), "question", file, line),
@@ -68,15 +70,15 @@ class SpanTask(Task):
         return {"texts": list(texts), "starts": list(starts)}
 
     def encode(self, examples: Sequence[Example], tokenizer: Any, max_length: int) -> Features:
-        answers = [None if e.target is None else (e.target["starts"][0], e.target["texts"][0])
+        answers = [None if (g := self.gold(e)) is None else (g["starts"][0], g["texts"][0])
                    for e in examples]
         sf = build_span_features(
             tokenizer, [e.inputs["question"] for e in examples],
             [e.inputs["context"] for e in examples], answers, max_length, self.cfg.doc_stride,
         )
         feats = flat_features(sf.input_ids, sf.token_type_ids, sf.example)
-        feats.targets["start"] = sf.start
-        feats.targets["end"] = sf.end
+        feats.targets[f"{self.name}.start"] = sf.start
+        feats.targets[f"{self.name}.end"] = sf.end
         spans = [o if o is not None else (-1, -1) for offs in sf.offsets for o in offs]
         arr = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
         feats.tokens["char_start"], feats.tokens["char_end"] = arr[:, 0], arr[:, 1]
@@ -115,4 +117,4 @@ class SpanTask(Task):
 
     def metrics(self, predictions, examples) -> dict[str, float]:
         return squad_scores([p["answer"] for p in predictions],
-                            [e.target["texts"] for e in examples])
+                            [self.gold(e)["texts"] for e in examples])

@@ -18,9 +18,11 @@ from torch import nn
 
 from ..components.outputs import EncoderOutput
 from ..data.readers import DataError
+from ..recipe.schema_components import TagHead as TagConfig
+from ..recipe.tag_schemes import scheme_problem
 from .base import Example, Features, Task, flat_features, row_value
 from .crf import CRF
-from .tagging import IGNORE, align_to_pieces, entity_scores, scheme_problem, transition_masks
+from .tagging import IGNORE, align_to_pieces, entity_scores, transition_masks
 
 
 class TagHead(nn.Module):
@@ -52,11 +54,12 @@ def word_level(values: torch.Tensor, word: torch.Tensor) -> tuple[torch.Tensor, 
 
 class TagTask(Task):
     kind = "tag"
-    roles = ("tokens",)
-    target_roles = ("tags",)
-    token_level = True
-    metric_names = ("f1", "precision", "recall")
-    primary_metric = "f1"
+    roles = TagConfig.ROLES
+    target_roles = TagConfig.TARGET_ROLES
+    token_level = TagConfig.TOKEN_LEVEL
+    target_keys = ("token.tags",)
+    metric_names = TagConfig.METRICS
+    primary_metric = TagConfig.METRICS[0]
 
     @property
     def labels(self) -> list[str]:
@@ -102,7 +105,9 @@ class TagTask(Task):
                             return_attention_mask=False)
             for i, e in enumerate(part):
                 ids = enc.word_ids(i)
-                gold = e.target if e.target is not None else [IGNORE] * len(e.inputs["tokens"])
+                gold = self.gold(e)
+                if gold is None:
+                    gold = [IGNORE] * len(e.inputs["tokens"])
                 tags.extend(align_to_pieces(ids, gold))
                 prev = None
                 for w in ids:
@@ -154,6 +159,6 @@ class TagTask(Task):
         return out
 
     def metrics(self, predictions, examples) -> dict[str, float]:
-        gold = [[self.labels[i] for i in e.target] for e in examples]
+        gold = [[self.labels[i] for i in self.gold(e)] for e in examples]
         pred = [p["tags"] for p in predictions]
         return entity_scores(gold, pred, self.cfg.scheme)

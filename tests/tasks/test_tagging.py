@@ -2,12 +2,12 @@
 
 import pytest
 
+from etdecl.recipe.tag_schemes import scheme_problem
 from etdecl.tasks.tagging import (
     IGNORE,
     align_to_pieces,
     entity_scores,
     first_piece_positions,
-    scheme_problem,
     transition_masks,
 )
 

@@ -80,7 +80,7 @@ def _task(kind: str):
 
 def _examples(task, rows: list[dict]) -> list[Example]:
     return [Example("main", i, task.read_inputs(r, "f.jsonl", i + 1),
-                    task.read_target(r, "f.jsonl", i + 1), None, "f.jsonl", i + 1)
+                    {"h": task.read_target(r, "f.jsonl", i + 1)}, None, "f.jsonl", i + 1)
             for i, r in enumerate(rows)]
 
 
