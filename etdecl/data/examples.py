@@ -1,4 +1,5 @@
-"""Rows → labelled examples: field mapping, `where` filters, row limits and the dev split.
+"""Rows → examples: each dataset's rows read by the tasks of the heads it trains, after the
+field mapping, `where` filters, row limits and the dev split.
 
 Bad rows stop the run with their file and line, or, under `on_bad_row: skip`, are counted and
 reported at the end of data loading.
@@ -10,22 +11,16 @@ import hashlib
 import json
 import random
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..recipe.datasets import DatasetView, SourceError, dataset_heads, datasets, locate
 from ..recipe.validate import LoadedRecipe
+from ..tasks.base import Example, Task
 from .readers import DataError, Row, iter_rows
-from .sources import locate
 
-
-@dataclass(frozen=True)
-class Example:
-    text: str
-    text_pair: str | None
-    label: int
-    domain: str | None
-    file: str
-    line: int
+__all__ = ["Example", "Splits", "file_sha256", "load_splits", "read_split", "tasks_of"]
 
 
 @dataclass
@@ -46,46 +41,13 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _text(row: Row, name: str, role: str) -> str:
-    if name not in row.values:
-        raise DataError(row.file, row.line, f"missing field '{name}' ({role})",
-                        f"missing field '{name}'")
-    value = row.values[name]
-    if not isinstance(value, str):
-        raise DataError(
-            row.file,
-            row.line,
-            f"field '{name}' ({role}) must be a string, found {type(value).__name__}",
-            f"field '{name}' is not a string",
-        )
-    if not value.strip():
-        raise DataError(row.file, row.line, f"field '{name}' ({role}) is empty",
-                        f"field '{name}' is empty")
-    return value
+def tasks_of(loaded: LoadedRecipe, dataset: str) -> list[Task]:
+    """The tasks of the heads a dataset trains, built from the recipe alone (no model)."""
+    from ..tasks.registry import TASKS
 
-
-def row_to_example(row: Row, loaded: LoadedRecipe, label_index: dict[str, int]) -> Example:
-    f = loaded.recipe.data.fields
-    text = _text(row, f.text, "text")
-    pair = _text(row, f.text_pair, "text_pair") if f.text_pair else None
-    if f.label not in row.values:
-        raise DataError(row.file, row.line, f"missing field '{f.label}' (label)",
-                        f"missing field '{f.label}'")
-    raw = row.values[f.label]
-    label = str(raw).lower() if isinstance(raw, bool) else str(raw)
-    if label not in label_index:
-        known = ", ".join(label_index)
-        raise DataError(
-            row.file, row.line, f"label '{label}' is not one of the head's labels ({known})",
-            "label not among the head's labels",
-        )
-    domain = None
-    if f.domain:
-        if f.domain not in row.values:
-            raise DataError(row.file, row.line, f"missing field '{f.domain}' (domain)",
-                            f"missing field '{f.domain}'")
-        domain = str(row.values[f.domain])
-    return Example(text, pair, label_index[label], domain, row.file, row.line)
+    view = datasets(loaded.recipe)[dataset]
+    return [TASKS[loaded.recipe.heads[h].type](h, loaded.recipe.heads[h], view.fields)
+            for h in dataset_heads(loaded.recipe)[dataset]]
 
 
 def _keep(row: Row, where: dict[str, set[str]]) -> bool:
@@ -94,7 +56,7 @@ def _keep(row: Row, where: dict[str, set[str]]) -> bool:
         if value is None:
             raise DataError(row.file, row.line, f"missing field '{key}' (used by data.where)",
                             f"missing field '{key}'")
-        if str(value) not in allowed:
+        if _norm(value) not in allowed:
             return False
     return True
 
@@ -103,16 +65,38 @@ def _norm(v: object) -> str:
     return str(v).lower() if isinstance(v, bool) else str(v)
 
 
-def read_split(
-    loaded: LoadedRecipe, split: str, labels: list[str], skipped: Counter
-) -> tuple[list[Example], str]:
+def _domain(row: Row, view: DatasetView) -> str | None:
+    name = view.fields.domain
+    if not name:
+        return view.domain
+    if name not in row.values:
+        raise DataError(row.file, row.line, f"missing field '{name}' (domain)",
+                        f"missing field '{name}'")
+    return str(row.values[name])
+
+
+def row_example(row: Row, view: DatasetView, tasks: Sequence[Task], index: int,
+                with_targets: bool = True) -> Example:
+    inputs: dict = {}
+    targets: dict = {}
+    for task in tasks:
+        inputs.update(task.read_inputs(row.values, row.file, row.line))
+        if with_targets:
+            targets[task.name] = task.read_target(row.values, row.file, row.line)
+    return Example(view.name, index, inputs, targets, _domain(row, view), row.file, row.line)
+
+
+def read_split(loaded: LoadedRecipe, view: DatasetView, split: str, tasks: Sequence[Task],
+               skipped: Counter) -> tuple[list[Example], str]:
     """Examples of one split and a hash identifying exactly this selection of this file."""
     data = loaded.recipe.data
-    source = getattr(data, split)
-    path, shown = locate(loaded, split)
-    label_index = {name: i for i, name in enumerate(labels)}
-    where = {k: {_norm(v) for v in vs} for k, vs in data.where.items()}
-    out: list[Example] = []
+    source = getattr(view, split)
+    try:
+        path, shown = locate(loaded, view, split)
+    except SourceError as err:
+        raise DataError(err.shown, 0, err.message) from None
+    where = {k: {_norm(v) for v in vs} for k, vs in view.where.items()}
+    rows: list[Row] = []
     skip = data.on_bad_row == "skip"
 
     def count(err: DataError) -> None:
@@ -121,11 +105,13 @@ def read_split(
     # Under `skip`, rows the reader can read past (bad encoding or JSON, a wrong column count,
     # a truncated last line) are counted and reading goes on; a file that cannot be read at
     # all (empty, bad header) is an error under either policy: it has no row to skip.
+    out: list[Example] = []
     for row in iter_rows(path, shown, source.format, count if skip else None):
         try:
             if not _keep(row, where):
                 continue
-            out.append(row_to_example(row, loaded, label_index))
+            out.append(row_example(row, view, tasks, len(out)))
+            rows.append(row)
         except DataError as err:
             if not skip:
                 raise
@@ -135,36 +121,50 @@ def read_split(
     if source.limit is not None and source.limit < len(out):
         keep = sorted(random.Random(data.split_seed).sample(range(len(out)), source.limit))
         out = [out[i] for i in keep]
+    out = [_reindex(e, i) for i, e in enumerate(out)]
     selection = json.dumps(
         {
             "file": file_sha256(path),
+            "dataset": view.name,
             "split": split,
-            "labels": labels,
-            "fields": data.fields.model_dump(),
-            "where": data.model_dump()["where"],
+            "heads": {t.name: loaded.recipe.heads[t.name].model_dump(mode="json")
+                      for t in tasks},
+            "fields": view.fields.model_dump(),
+            "where": view.where,
+            "domain": view.domain,
             "limit": source.limit,
             "seed": data.split_seed,
-            "dev_fraction": data.dev_fraction if data.dev is None else None,
+            "dev_fraction": data.dev_fraction if view.dev is None else None,
         },
         sort_keys=True,
     )
     return out, hashlib.sha256(selection.encode()).hexdigest()
 
 
-def load_splits(loaded: LoadedRecipe, labels: list[str]) -> Splits:
-    """Train and dev examples; without a dev source, a seeded share of train is held out."""
+def _reindex(e: Example, index: int) -> Example:
+    return e if e.index == index else Example(e.dataset, index, e.inputs, e.targets, e.domain,
+                                              e.file, e.line)
+
+
+def load_splits(loaded: LoadedRecipe, dataset: str | None = None,
+                tasks: Sequence[Task] | None = None) -> Splits:
+    """Train and dev examples of one dataset (default: the recipe's only or first one);
+    without a dev source, a seeded share of train is held out."""
     data = loaded.recipe.data
+    views = datasets(loaded.recipe)
+    view = views[dataset] if dataset else next(iter(views.values()))
+    tasks = list(tasks) if tasks is not None else tasks_of(loaded, view.name)
     skipped: Counter = Counter()
-    train, train_key = read_split(loaded, "train", labels, skipped)
-    if data.dev is not None:
-        dev, dev_key = read_split(loaded, "dev", labels, skipped)
+    train, train_key = read_split(loaded, view, "train", tasks, skipped)
+    if view.dev is not None:
+        dev, dev_key = read_split(loaded, view, "dev", tasks, skipped)
     else:
         order = list(range(len(train)))
         random.Random(data.split_seed).shuffle(order)
         n_dev = max(1, round(len(train) * data.dev_fraction))
         dev_idx, train_idx = sorted(order[:n_dev]), sorted(order[n_dev:])
-        dev = [train[i] for i in dev_idx]
-        train = [train[i] for i in train_idx]
+        dev = [_reindex(train[i], k) for k, i in enumerate(dev_idx)]
+        train = [_reindex(train[i], k) for k, i in enumerate(train_idx)]
         dev_key = hashlib.sha256((train_key + ":dev").encode()).hexdigest()
         train_key = hashlib.sha256((train_key + ":train").encode()).hexdigest()
     return Splits(train, dev, skipped, {"train": train_key, "dev": dev_key})

@@ -1,8 +1,11 @@
-"""Tokenise examples once, cache the ids on disk, and cut them into padded batches.
+"""Tokenise examples once, cache the features on disk, and cut them into padded batches.
 
-The cache key covers the data selection (file hash + fields + filters + split), the tokenizer
-(hash of its serialised fast tokenizer) and `max_length`, so any change re-tokenises. Cache
-files are plain numpy arrays loaded with `allow_pickle=False`.
+The cache key covers the data selection (file hash + heads + fields + filters + split), the
+tokenizer (hash of its serialised fast tokenizer), `max_length` and the task's encoding, so any
+change re-tokenises. Cache files are plain numpy arrays loaded with `allow_pickle=False`.
+
+Training batches: each optimizer step draws one dataset (`mixing.py`) and that dataset's next
+batch in a seeded per-epoch order; the global batch is split over ranks, then micro-batches.
 """
 
 from __future__ import annotations
@@ -10,30 +13,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .examples import Example
-
-
-@dataclass
-class Encoded:
-    """Variable-length token ids stored flat, with offsets; one label per example."""
-
-    ids: np.ndarray
-    type_ids: np.ndarray
-    offsets: np.ndarray
-    labels: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def lengths(self) -> np.ndarray:
-        return np.diff(self.offsets)
+from ..tasks.base import Example, Features, Task
+from .collate import collate
+from .mixing import batch_numbers, schedule
 
 
 def cache_dir() -> Path:
@@ -51,123 +40,133 @@ def tokenizer_hash(tokenizer) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def encode(examples: list[Example], tokenizer, max_length: int) -> Encoded:
-    ids, types, offsets = [], [], [0]
-    chunk = 1024
-    for start in range(0, len(examples), chunk):
-        part = examples[start : start + chunk]
-        texts = [e.text for e in part]
-        pairs = [e.text_pair for e in part] if part[0].text_pair is not None else None
-        out = tokenizer(
-            texts,
-            pairs,
-            truncation=True,
-            max_length=max_length,
-            return_attention_mask=False,
-            return_token_type_ids=True,
-        )
-        for seq, tt in zip(out["input_ids"], out["token_type_ids"], strict=True):
-            ids.extend(seq)
-            types.extend(tt)
-            offsets.append(offsets[-1] + len(seq))
-    return Encoded(
-        np.asarray(ids, dtype=np.int32),
-        np.asarray(types, dtype=np.int8),
-        np.asarray(offsets, dtype=np.int64),
-        np.asarray([e.label for e in examples], dtype=np.int64),
-    )
+CACHE_VERSION = "2"
+"""Bumped when the stored arrays change meaning (2: task-owned features)."""
 
 
-def encode_cached(
-    examples: list[Example], tokenizer, max_length: int, selection_key: str, use_cache: bool = True
-) -> Encoded:
-    key = hashlib.sha256(f"{selection_key}|{tokenizer_hash(tokenizer)}|{max_length}".encode())
+def encode_cached(examples: Sequence[Example], task: Task, tokenizer, max_length: int,
+                  selection_key: str, use_cache: bool = True,
+                  others: Sequence[Task] = ()) -> Features:
+    """`task` encodes the examples (and its targets); `others`, heads sharing the dataset, add
+    their targets."""
+    spec = json.dumps({"task": task.kind, "cfg": task.cfg.model_dump(mode="json")
+                       if hasattr(task.cfg, "model_dump") else repr(task.cfg)}, sort_keys=True)
+    key = hashlib.sha256(f"{CACHE_VERSION}|{selection_key}|{tokenizer_hash(tokenizer)}|"
+                         f"{max_length}|{spec}|{[t.name for t in others]}".encode())
     path = cache_dir() / f"{key.hexdigest()[:32]}.npz"
     if use_cache and path.is_file():
         with np.load(path, allow_pickle=False) as z:
-            enc = Encoded(z["ids"], z["type_ids"], z["offsets"], z["labels"])
-        if len(enc) == len(examples):
-            return enc
-    enc = encode(examples, tokenizer, max_length)
+            feats = Features.from_arrays({k: z[k] for k in z.files})
+        if int(feats.example.max(initial=-1)) + 1 == len(examples):
+            return feats
+    feats = task.encode(examples, tokenizer, max_length)
+    for other in others:
+        other.add_targets(feats, examples)
     if use_cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
-        np.savez(tmp, ids=enc.ids, type_ids=enc.type_ids, offsets=enc.offsets, labels=enc.labels)
+        np.savez(tmp, **feats.arrays())
         os.replace(tmp, path)
-    return enc
+    return feats
 
 
-def collate(enc: Encoded, index: np.ndarray | list[int], pad_id: int) -> dict[str, torch.Tensor]:
-    """Pad the chosen examples to the longest among them (dynamic padding)."""
-    starts, ends = enc.offsets[index], enc.offsets[np.asarray(index) + 1]
-    width = int((ends - starts).max())
-    n = len(starts)
-    ids = np.full((n, width), pad_id, dtype=np.int64)
-    types = np.zeros((n, width), dtype=np.int64)
-    mask = np.zeros((n, width), dtype=np.int64)
-    for row, (s, e) in enumerate(zip(starts, ends, strict=True)):
-        ids[row, : e - s] = enc.ids[s:e]
-        types[row, : e - s] = enc.type_ids[s:e]
-        mask[row, : e - s] = 1
-    return {
-        "input_ids": torch.from_numpy(ids),
-        "attention_mask": torch.from_numpy(mask),
-        "token_type_ids": torch.from_numpy(types),
-        "labels": torch.from_numpy(enc.labels[index]),
-    }
+@dataclass
+class DatasetFeatures:
+    """One dataset's features for training or evaluation, and how to batch them."""
+
+    name: str
+    index: int
+    """Dataset id carried in batches (`dataset`), in recipe order."""
+    feats: Features
+    tasks: list[Task]
+    pad_id: int
+    examples: list[Example] = field(default_factory=list)
+    extra: dict[str, tuple[Features, int]] = field(default_factory=dict)
+    """Other tokenizers' features of the same examples, by batch-key suffix."""
+
+    def batch(self, index: np.ndarray | Sequence[int],
+              with_targets: bool = True) -> dict[str, torch.Tensor]:
+        out = collate(self.feats, index, self.pad_id, self.tasks, with_targets, self.extra)
+        out["dataset"] = torch.full((len(out["index"]),), self.index, dtype=torch.long)
+        return out
 
 
 @dataclass
 class TrainBatches:
-    """Seeded epoch order; each optimizer step's global batch split over ranks, then micro-batches.
+    """Seeded order; each optimizer step's global batch split over ranks, then micro-batches.
 
     Rank r takes the r-th contiguous slice of every global batch, so the gradient averaged over
     ranks equals the single-process gradient of the same global batch.
     """
 
-    enc: Encoded
+    sets: list[DatasetFeatures]
     global_batch: int
     world: int
     rank: int
     grad_accum: int
     seed: int
-    pad_id: int
+    epochs: int = 1
+    mixing: str = "proportional"
+    temperature: float = 2.0
+
+    def __post_init__(self) -> None:
+        sizes = [len(s.feats) for s in self.sets]
+        self.per_set = [n // self.global_batch for n in sizes]
+        total = self.steps_per_epoch * max(self.epochs, 1)
+        self.choices = schedule([max(p, 1) for p in self.per_set], total, self.mixing,
+                                self.seed, self.temperature)
+        if len(self.sets) > 1:  # never draw from a dataset smaller than one global batch
+            empty = [i for i, p in enumerate(self.per_set) if p == 0]
+            if empty:
+                self.choices = np.where(np.isin(self.choices, empty),
+                                        int(np.argmax(self.per_set)), self.choices)
+        self.numbers = batch_numbers(self.choices)
 
     @property
     def steps_per_epoch(self) -> int:
-        return len(self.enc) // self.global_batch
+        return sum(self.per_set)
+
+    def _order(self, d: int, epoch: int) -> np.ndarray:
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch + d * 7_919_000)
+        return torch.randperm(len(self.sets[d].feats), generator=gen).numpy()
+
+    def step_batch(self, step: int) -> tuple[DatasetFeatures, np.ndarray]:
+        """(dataset, this rank's feature indices) of a global step."""
+        d = int(self.choices[step])
+        k = int(self.numbers[step])
+        per = self.per_set[d]
+        order = self._order(d, k // per)
+        within = k % per
+        batch = order[within * self.global_batch : (within + 1) * self.global_batch]
+        per_rank = self.global_batch // self.world
+        return self.sets[d], batch[self.rank * per_rank : (self.rank + 1) * per_rank]
 
     def epoch(self, epoch: int, start_step: int = 0) -> Iterator[list[dict[str, torch.Tensor]]]:
-        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        order = torch.randperm(len(self.enc), generator=gen).numpy()
-        per_rank = self.global_batch // self.world
         for step in range(start_step, self.steps_per_epoch):
-            batch = order[step * self.global_batch : (step + 1) * self.global_batch]
-            mine = batch[self.rank * per_rank : (self.rank + 1) * per_rank]
-            yield [
-                collate(self.enc, part, self.pad_id)
-                for part in np.array_split(mine, self.grad_accum)
-            ]
+            ds, mine = self.step_batch(epoch * self.steps_per_epoch + step)
+            yield [ds.batch(part) for part in np.array_split(mine, self.grad_accum)]
 
 
 def eval_batches(
-    enc: Encoded, batch_size: int, world: int, rank: int, pad_id: int
+    ds: DatasetFeatures, batch_size: int, world: int, rank: int, with_targets: bool = True
 ) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor]]]:
-    """This rank's share of the dev set, sorted by length so batches carry little padding.
+    """This rank's share of a dataset's features, sorted by length so batches carry little
+    padding.
 
     Every rank yields the same number of batches, because sharded plugins gather parameters
     collectively in forward; a rank with a smaller share repeats a batch with an empty index.
     """
-    mine = np.arange(rank, len(enc), world)
-    mine = mine[np.argsort(enc.lengths()[mine], kind="stable")]
-    per_rank = -(-len(enc) // world)
+    n = len(ds.feats)
+    mine = np.arange(rank, n, world)
+    mine = mine[np.argsort(ds.feats.lengths()[mine], kind="stable")]
+    per_rank = -(-n // world)
     n_batches = -(-per_rank // batch_size)
     last = None
     for b in range(n_batches):
         index = mine[b * batch_size : (b + 1) * batch_size]
         if len(index):
-            last = collate(enc, index, pad_id)
+            last = ds.batch(index, with_targets)
             yield index, last
         else:
-            filler = last if last is not None else collate(enc, np.arange(1), pad_id)
+            filler = last if last is not None else ds.batch(np.arange(1), with_targets)
             yield index, filler

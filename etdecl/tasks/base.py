@@ -11,6 +11,7 @@ with per-example weights (selectors, MetaKD, meta learning) or plain means (supe
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -124,7 +125,14 @@ def row_text(values: dict[str, Any], name: str, role: str, file: str, line: int)
     if not value.strip():
         raise DataError(file, line, f"field '{name}' ({role}) is empty",
                         f"field '{name}' is empty")
+    if bad := _SURROGATE.search(value):  # JSON may escape one ("\ud800"); no tokenizer takes it
+        raise DataError(file, line, f"field '{name}' ({role}) holds a lone surrogate "
+                        f"(\\u{ord(bad.group()):04x}), which is not text",
+                        f"field '{name}' is not text")
     return value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def label_name(raw: Any) -> str:
