@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from .errors import Location, Problem, RecipeError, did_you_mean, one_of
+from .indentation import explain_indentation
 from .load import PathKey, Tree, dotted
 from .resolve import apply_overrides, load_tree
 from .schema import Recipe
@@ -274,7 +275,8 @@ def structural_problems(tree: Tree) -> tuple[Recipe | None, list[Problem]]:
             if key not in seen:
                 seen.add(key)
                 unique.append(p)
-        return None, unique
+        return None, explain_indentation(tree, unique, lambda p: annotation_at(p, tree.data)
+                                         is not None)
 
 
 def _explain_old_format(tree: Tree, problems: list[Problem]) -> list[Problem]:
