@@ -56,7 +56,8 @@ CONTROL = {"\t": "tab", "\n": "line feed", "\r": "carriage return", "\x08": "bac
            "\x0c": "form feed", "\x0b": "vertical tab", "\x07": "bell", "\x00": "null",
            "\x1b": "escape"}
 FREE_TEXT = {("description",)}
-"""Strings where a newline or tab written as an escape is meant (the rest are names and paths)."""
+"""Free text, where a curly quote may open a sentence."""
+PATH_KEYS = {"path", "output_dir", "model", "config", "tokenizer", "resource", "extends"}
 
 
 def encoding_problem(raw: bytes, file: str) -> Problem | None:
@@ -119,8 +120,8 @@ def suspicious_characters(text: str, file: str) -> list[Problem]:
 
 def shown(text: str) -> str:
     """A string with its control characters written as escapes, never raw."""
-    out = "".join(_ESCAPES.get(c, f"\\x{ord(c):02x}") if ord(c) < 32 or ord(c) == 127 else c
-                  for c in text)
+    out = "".join(_ESCAPES.get(c, f"\\x{ord(c):02x}") if ord(c) < 32 or ord(c) == 127
+                  else f"\\u{ord(c):04X}" if c in INVISIBLE else c for c in text)
     return f"'{out}'"
 
 
@@ -135,8 +136,23 @@ def _strings(data: Any, path: tuple) -> Iterator[tuple[tuple, str]]:
         yield path, data
 
 
+def invisible_in_values(data: Any, where: Callable, name: Callable,
+                        only: Callable[[tuple], bool] = lambda path: True) -> list[Problem]:
+    """Invisible characters that reached a value without being in the source as such: written
+    as an escape (`"a\\_b"`) or given by `--set`. No recipe value needs one."""
+    problems = []
+    for path, value in _strings(data, ()):
+        bad = next((c for c in value if c in INVISIBLE), None)
+        if bad is not None and only(path):
+            problems.append(Problem("invisible character in a value", loc=where(path),
+                                    path=name(path), found=f"{code_point(bad)} in {shown(value)}",
+                                    hint="remove it; values never need one"))
+    return problems
+
+
 def typographic_quotes(data: Any, keys: dict[tuple, Location], where: Callable,
-                       name: Callable) -> list[Problem]:
+                       name: Callable, only: Callable[[tuple], bool] = lambda path: True,
+                       ) -> list[Problem]:
     """Keys and values that start (or keys that end) with a curly quote: it was meant as a quote.
 
     Checked on the parsed tree, so a curly quote inside a sentence is left alone.
@@ -145,7 +161,7 @@ def typographic_quotes(data: Any, keys: dict[tuple, Location], where: Callable,
     seen: set[tuple] = set()
     for path, loc in sorted(keys.items(), key=lambda item: (item[1], item[0])):
         key = str(path[-1])
-        if key and (key[0] in QUOTES or key[-1] in QUOTES) and path not in seen:
+        if key and (key[0] in QUOTES or key[-1] in QUOTES) and path not in seen and only(path):
             seen.add(path)
             if key[0] in QUOTES:
                 problems.append(_quote_problem(key[0], loc, name(path)))
@@ -153,7 +169,7 @@ def typographic_quotes(data: Any, keys: dict[tuple, Location], where: Callable,
                 end = Location(loc.file, loc.line, loc.col + len(key) - 1) if loc.line else loc
                 problems.append(_quote_problem(key[-1], end, name(path)))
     for path, value in _strings(data, ()):
-        if value and value[0] in QUOTES and path not in FREE_TEXT:
+        if value and value[0] in QUOTES and path not in FREE_TEXT and only(path):
             problems.append(_quote_problem(value[0], where(path), name(path)))
     return problems
 
@@ -165,33 +181,62 @@ def _quote_problem(char: str, loc: Location | None, path: str) -> Problem:
                    hint="word processors and chat apps curl quotes; retype them as ' or \"")
 
 
-def escaped_control_characters(data: Any, where: Callable, name: Callable,
-                               text: str) -> list[Problem]:
-    """Strings in which a double-quote escape (`"C:\\new\\train.jsonl"`) made a control character.
+def is_path_value(path: tuple) -> bool:
+    """Values that name files or folders: where a Windows path in double quotes goes wrong."""
+    keys = [p for p in path if isinstance(p, str)]
+    return bool(keys) and (keys[-1] in PATH_KEYS or keys[0] == "extends")
 
-    `where(path)` gives a value's location; the problem points at the backslash that made it.
+
+def escaped_control_characters(data: Any, where: Callable, name: Callable, text: str | None,
+                               only: Callable[[tuple], bool] = lambda path: True,
+                               ) -> list[Problem]:
+    """Paths in which a double-quote escape (`"C:\\new\\train.jsonl"`) made a control character.
+
+    `where(path)` gives a value's location; with the source `text`, the problem points at the
+    backslash that made it. Control characters are shown as escapes, never raw.
     """
     problems: list[Problem] = []
-    lines = text.split("\n")
+    lines = text.split("\n") if text is not None else []
     for path, value in _strings(data, ()):
-        if path in FREE_TEXT:
+        if not is_path_value(path) or not only(path):
             continue
         bad = next((c for c in value if ord(c) < 32 or ord(c) == 127), None)
         if bad is None:
             continue
         loc = where(path)
         escape = _ESCAPES.get(bad, f"\\x{ord(bad):02x}")
+        message = f"the path contains the control character {code_point(bad)}"
         if loc is not None and 0 < loc.line <= len(lines):
             col = lines[loc.line - 1].find(escape, loc.col - 1)
             if col >= 0:
                 loc = Location(loc.file, loc.line, col + 1)
+                message = (f"the double-quoted string turns '{escape}' into the control "
+                           f"character {code_point(bad)}")
         plain = value
         for char, esc in _ESCAPES.items():
             plain = plain.replace(char, esc)
         problems.append(Problem(
-            f"the double-quoted string turns '{escape}' into the control character "
-            f"{code_point(bad)}", loc=loc, path=name(path),
-            found=shown(value),
-            hint=f"inside double quotes a backslash starts an escape; write '{plain}' in "
-                 f"single quotes, or use forward slashes: {plain.replace(chr(92), '/')}"))
+            message, loc=loc, path=name(path), found=shown(value),
+            hint=f"inside double quotes a backslash starts an escape ('{escape}'); write "
+                 f"'{plain}' in single quotes, or use forward slashes: "
+                 f"{plain.replace(chr(92), '/')}"))
     return problems
+
+
+def value_problems(data: Any, keys: dict[tuple, Location], where: Callable, name: Callable,
+                   text: str | None, only: Callable[[tuple], bool] = lambda path: True,
+                   ) -> list[Problem]:
+    """Every check on parsed keys and values: curly quotes, invisible characters, paths with
+    control characters. `only` limits them to some paths (those `--set` gave)."""
+    return (typographic_quotes(data, keys, where, name, only)
+            + invisible_in_values(data, where, name, only)
+            + escaped_control_characters(data, where, name, text, only))
+
+
+def override_character_problems(tree: Any) -> list[Problem]:
+    """The same checks for what `--set` gave (the file's own were checked on reading), so a
+    valid recipe never holds what its saved form would be refused for."""
+    from .load import dotted
+
+    return value_problems(tree.data, tree.keys, tree.where, dotted, None,
+                          only=lambda path: tree.origins.get(path, "").startswith("--set"))

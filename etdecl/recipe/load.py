@@ -27,12 +27,7 @@ from ruamel.yaml.events import (
 )
 from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
-from .characters import (
-    encoding_problem,
-    escaped_control_characters,
-    suspicious_characters,
-    typographic_quotes,
-)
+from .characters import encoding_problem, suspicious_characters, value_problems
 from .errors import Location, Problem, RecipeError
 from .indentation import locate_empty_values
 from .yaml_errors import yaml_problem
@@ -343,8 +338,7 @@ def parse_text(text: str, file: str) -> Tree:
             loc=tree.key_where(big.path[:1]) or Location(file, 1, 1), path=dotted(big.path[:1]),
             hint="YAML aliases (*name) repeat whole subtrees; a recipe needs far fewer")]) from None
     locate_empty_values(tree, text)
-    problems += typographic_quotes(tree.data, tree.keys, tree.where, dotted)
-    problems += escaped_control_characters(tree.data, tree.where, dotted, text)
+    problems += value_problems(tree.data, tree.keys, tree.where, dotted, text)
     if problems:
         raise RecipeError(problems)
     return tree

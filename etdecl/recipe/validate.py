@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from .characters import override_character_problems
 from .errors import Location, Problem, RecipeError, did_you_mean, one_of
 from .indentation import explain_indentation
 from .load import PathKey, Tree, dotted
@@ -313,7 +314,8 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None,
     if overrides:
         tree = apply_overrides(tree, overrides)
     recipe, problems = structural_problems(tree)
-    if recipe is None:
+    problems += override_character_problems(tree)
+    if recipe is None or problems:
         raise RecipeError(_explain_old_format(tree, sorted(problems, key=_sort_key)))
     loaded = LoadedRecipe(recipe, tree, path, fingerprint(recipe), overrides=list(overrides or []))
     found = cross_checks(loaded, check_data=check_data)
