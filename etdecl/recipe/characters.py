@@ -94,6 +94,16 @@ def _code_spans(line: str) -> Iterator[tuple[int, int]]:
     yield 0, len(line)
 
 
+def invisible_at(text: str, i: int) -> bool:
+    """An invisible character at text[i], except a zero-width joiner inside an emoji sequence
+    (woman, joiner, laptop: one "technologist" emoji), where it is part of what is shown."""
+    if text[i] not in INVISIBLE:
+        return False
+    if text[i] == "\u200d" and 0 < i < len(text) - 1:
+        return not all(unicodedata.category(c) == "So" for c in (text[i - 1], text[i + 1]))
+    return True
+
+
 def suspicious_characters(text: str, file: str) -> list[Problem]:
     """Invisible characters and tab indentation, located (comments may hold anything)."""
     problems: list[Problem] = []
@@ -109,7 +119,7 @@ def suspicious_characters(text: str, file: str) -> list[Problem]:
         for start, end in _code_spans(line):
             code = line[start:end]
             for i, char in enumerate(code):
-                if char in INVISIBLE and not (number == 1 and i == 0 and char == "\ufeff"):
+                if invisible_at(code, i) and not (number == 1 and i == 0 and char == "\ufeff"):
                     problems.append(Problem(
                         "invisible character in the recipe", loc=Location(file, number, i + 1),
                         found=f"{code_point(char)} at column {i + 1}",
@@ -142,7 +152,7 @@ def invisible_in_values(data: Any, where: Callable, name: Callable,
     as an escape (`"a\\_b"`) or given by `--set`. No recipe value needs one."""
     problems = []
     for path, value in _strings(data, ()):
-        bad = next((c for c in value if c in INVISIBLE), None)
+        bad = next((c for i, c in enumerate(value) if invisible_at(value, i)), None)
         if bad is not None and only(path):
             problems.append(Problem("invisible character in a value", loc=where(path),
                                     path=name(path), found=f"{code_point(bad)} in {shown(value)}",

@@ -127,7 +127,8 @@ def _marked(err: MarkedYAMLError, file: str, lines: list[str]) -> Problem:
     problem = (err.problem or "invalid YAML").strip()
     row, col = mark.line, mark.column
     construct = _construct(err.context)
-    opened = (f"{construct} opened at line {ctx.line + 1}, column {ctx.column + 1}"
+    verb = "opened" if construct and ("'" in construct or "quoted" in construct) else "started"
+    opened = (f"{construct} {verb} at line {ctx.line + 1}, column {ctx.column + 1}"
               if construct and ctx is not None else None)
     if "duplicate key" in problem:
         return Problem(problem.split(" with value")[0], loc=_at(file, row, col),

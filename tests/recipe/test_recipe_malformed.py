@@ -107,7 +107,7 @@ CASES = [
     Case("yaml-end-in-list", m("yaml_end_in_list"), 10, 18,
          "the file ends where a value was expected", hint="left open"),
     Case("yaml-block-indent", m("yaml_block_indent"), 6, 2,
-         "wrong indentation: line 6 does not fit the mapping opened at line 2, column 1"),
+         "wrong indentation: line 6 does not fit the mapping started at line 2, column 1"),
     Case("yaml-colon-in-value", m("yaml_colon_in_value"), 4, 23, "a value contains ': '",
          hint='description: "sentiment: the quick version"'),
     Case("yaml-colon-in-flow", m("yaml_colon_in_flow"), 5, 24,

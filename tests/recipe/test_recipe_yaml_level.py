@@ -82,6 +82,12 @@ def test_invisible_characters_in_comments_are_allowed(tmp_path: Path) -> None:
     assert load_recipe(path, check_data=False).recipe.name == "t"
 
 
+def test_a_zero_width_joiner_inside_an_emoji_is_part_of_the_text(tmp_path: Path) -> None:
+    path = tmp_path / "recipe.yaml"
+    path.write_text(GOOD + "description: for \U0001f469\u200d\U0001f4bb people\n", "utf-8")
+    assert "\u200d" in load_recipe(path, check_data=False).recipe.description
+
+
 @pytest.mark.parametrize("value", ['"a\\_b"', '"a\\u200Bb"', '"\\uFEFFlabel"'])
 def test_invisible_characters_written_as_escapes_are_refused_too(tmp_path: Path,
                                                                  value: str) -> None:
@@ -211,7 +217,7 @@ UNCLOSED = {  # recipe text → (line, col) of the primary location, text the me
                           "a line inside a mapping has no ':' after its key"),
     "key-between-levels": (GOOD.replace("encoders:\n  plm", "encoders:\n  plm: {type: hf}\n"
                                         " other"), (7, 2),
-                           "wrong indentation: line 7 does not fit the mapping opened at line"),
+                           "wrong indentation: line 7 does not fit the mapping started at line"),
 }
 
 
