@@ -68,6 +68,29 @@ def encoding_problem(raw: bytes, file: str) -> Problem | None:
                            expected="UTF-8",
                            found=f"byte-order mark {' '.join(f'{b:02X}' for b in bom)}",
                            hint=SAVE_AS_UTF8)
+    guess = _wide_encoding(raw[:400])
+    if guess is not None:
+        return Problem(f"recipe looks encoded as {guess}, not UTF-8", loc=Location(file, 1, 1),
+                       expected="UTF-8", found="00 bytes between the characters (no byte-order "
+                       "mark)", hint=SAVE_AS_UTF8)
+    return None
+
+
+def _wide_encoding(head: bytes) -> str | None:
+    """UTF-16/32 without a byte-order mark, told by where its 00 bytes fall in ASCII text."""
+    if len(head) < 8 or head.count(0) < len(head) // 3:
+        return None
+
+    def zeros(offsets: tuple[int, ...], step: int) -> bool:
+        picked = [b for i, b in enumerate(head) if i % step in offsets]
+        return picked.count(0) >= 0.9 * len(picked)
+
+    for offsets, step, name in [((1, 2, 3), 4, "UTF-32 (little-endian)"),
+                                ((0, 1, 2), 4, "UTF-32 (big-endian)"),
+                                ((1,), 2, "UTF-16 (little-endian)"),
+                                ((0,), 2, "UTF-16 (big-endian)")]:
+        if zeros(offsets, step):
+            return name
     return None
 
 

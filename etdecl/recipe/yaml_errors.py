@@ -163,10 +163,14 @@ def _marked(err: MarkedYAMLError, file: str, lines: list[str]) -> Problem:
                        loc=_at(file, row, max(col - 1, 0)), hint=ESCAPE_HINT)
     if problem == "could not find expected ':'" and ctx is not None:
         text = lines[ctx.line].strip() if ctx.line < len(lines) else ""
+        line = lines[ctx.line] if ctx.line < len(lines) else ""
+        hint = "write 'key: value' (a space after the colon)"
+        if "\uff1a" in line:  # typed with an East Asian input method
+            hint = (f"{code_point(chr(0xFF1A))} at column {line.index(chr(0xFF1A)) + 1} looks "
+                    "like ':' but is not; type ':'")
         return Problem("a line inside a mapping has no ':' after its key",
                        loc=_at(file, ctx.line, ctx.column), expected="KEY: VALUE",
-                       found=f"'{text}'" if text else None,
-                       hint="write 'key: value' (a space after the colon)")
+                       found=f"'{text}'" if text else None, hint=hint)
     if "expected the node content" in problem and "<stream end>" in problem:
         end_row, end_col = _content_end(lines, row, col)
         return Problem("the file ends where a value was expected", loc=_at(file, end_row, end_col),

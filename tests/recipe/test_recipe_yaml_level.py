@@ -113,6 +113,12 @@ def test_typographic_quotes_used_as_quotes_are_named(tmp_path: Path, char: str,
     assert f"U+{ord(char):04X}" in (first.found or "")
 
 
+def test_a_fullwidth_colon_is_named(tmp_path: Path) -> None:
+    [first] = problems(tmp_path, GOOD.replace("name: t", "name\uff1a t"))
+    assert where(first) == (2, 1) and "no ':' after its key" in first.message
+    assert "U+FF1A (fullwidth colon) at column 5 looks like ':'" in (first.hint or "")
+
+
 def test_curly_quotes_inside_text_are_left_alone(tmp_path: Path) -> None:
     path = tmp_path / "recipe.yaml"
     path.write_text(GOOD + "description: “Best” model’s head, it’s fine\n", "utf-8")
@@ -146,6 +152,16 @@ def test_utf16_and_utf32_byte_order_marks_are_named(tmp_path: Path, codec: str, 
     assert first.message == f"recipe is encoded as {name}, not UTF-8"
     assert first.found == "byte-order mark " + " ".join(f"{b:02X}" for b in mark)
     assert "save the file as UTF-8" in (first.hint or "")
+
+
+@pytest.mark.parametrize("codec,name", [
+    ("utf-16-le", "UTF-16 (little-endian)"), ("utf-16-be", "UTF-16 (big-endian)"),
+    ("utf-32-le", "UTF-32 (little-endian)"), ("utf-32-be", "UTF-32 (big-endian)"),
+])
+def test_utf16_and_utf32_without_a_byte_order_mark_are_named(tmp_path: Path, codec: str,
+                                                             name: str) -> None:
+    [first] = problems(tmp_path, GOOD.encode(codec))
+    assert where(first) == (1, 1) and first.message == f"recipe looks encoded as {name}, not UTF-8"
 
 
 def test_utf8_byte_order_mark_keeps_working(tmp_path: Path) -> None:
