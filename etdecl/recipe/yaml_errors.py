@@ -173,7 +173,7 @@ def _marked(err: MarkedYAMLError, file: str, lines: list[str]) -> Problem:
                        found=f"'{text}'" if text else None, hint=hint)
     if "expected the node content" in problem and "<stream end>" in problem:
         end_row, end_col = _content_end(lines, row, col)
-        return Problem("the file ends where a value was expected", loc=_at(file, end_row, end_col),
+        return Problem("the file ends too early", loc=_at(file, end_row, end_col),
                        expected="a value", found="the end of the file",
                        hint="is a '[' or '{' left open?")
     block = re.match(r"expected <block end>, but found (.*)", problem)
