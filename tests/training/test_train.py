@@ -104,6 +104,7 @@ def test_batch_not_divisible_by_processes_is_a_located_error(tiny_recipe, tmp_pa
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_quickstart_recipe_trains_on_200_rows(tmp_path):
     run = tmp_path / "qs"
     proc = run_cli(
