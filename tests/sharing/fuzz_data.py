@@ -259,6 +259,7 @@ def check_validate_and_training(name: str, policy: str) -> str:
     assert splits.train or splits.dev
     for ex in splits.train:
         assert ex.file == str(data) and ex.line >= 1 and ex.label in (0, 1)
+        ex.text.encode("utf-8")  # text a tokenizer can take (no lone surrogate)
     return outcome
 
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 import bz2
 import codecs
 import gzip
+import json
 import lzma
 from pathlib import Path
 
 import pytest
 from fuzz_data import RECIPE, folder
 
+from etdecl.data.examples import load_splits
 from etdecl.data.readers import DataError, iter_rows
 from etdecl.recipe.errors import RecipeError
 from etdecl.recipe.validate import load_recipe
@@ -119,3 +121,23 @@ def test_unreadable_files_name_the_cause(case: str) -> None:
     where = f"{path}:{line}" if line else str(path)
     assert f"{where}: data error: " in problem and says in problem
     assert "recipe.yaml:4:" in problem  # located at the recipe's data.train
+
+
+@pytest.mark.parametrize("field", ["text", "text_pair"])
+def test_a_lone_surrogate_is_a_located_error_not_a_tokenizer_crash(field: str) -> None:
+    """Valid JSON may escape half a surrogate pair ("\\ud800"); no tokenizer can take it, so the
+    examples loader the trainer calls stops at its line (or counts it under skip)."""
+    rows = [{"text": "good", "pair": "fine", "label": "pos"} for _ in range(3)]
+    rows[1]["text" if field == "text" else "pair"] = "half \ud800 a pair"
+    path = write("d.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
+    recipe = folder() / "recipe.yaml"
+    text = RECIPE.format(name="d.jsonl", policy="error").replace("  dev: {path: dev.jsonl}\n", "")
+    recipe.write_text(text.replace("label: label}", "label: label, text_pair: pair}"))
+    loaded = load_recipe(recipe)
+    with pytest.raises(DataError) as info:
+        load_splits(loaded, ["neg", "pos"])
+    assert (info.value.file, info.value.line) == (str(path), 2)
+    assert "holds a lone surrogate (\\ud800), which is not text" in info.value.message
+    skipped = load_recipe(recipe, ["data.on_bad_row=skip"])
+    splits = load_splits(skipped, ["neg", "pos"])
+    assert sum(splits.skipped.values()) == 1
