@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,7 +62,14 @@ def _text(row: Row, name: str, role: str) -> str:
     if not value.strip():
         raise DataError(row.file, row.line, f"field '{name}' ({role}) is empty",
                         f"field '{name}' is empty")
+    if bad := _SURROGATE.search(value):  # JSON may escape one ("\ud800"); no tokenizer takes it
+        raise DataError(row.file, row.line, f"field '{name}' ({role}) holds a lone surrogate "
+                        f"(\\u{ord(bad.group()):04x}), which is not text",
+                        f"field '{name}' is not text")
     return value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def row_to_example(row: Row, loaded: LoadedRecipe, label_index: dict[str, int]) -> Example:
