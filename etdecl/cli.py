@@ -11,13 +11,15 @@ from typing import Annotated
 import typer
 
 from .commands._console import out, say
+from .commands._flags import hide_flag_types
 from .recipe.errors import RecipeError
+
+hide_flag_types()
 
 app = typer.Typer(
     name="etdecl",
     help="Declarative YAML model assembly for deep transfer learning in NLP.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 

@@ -7,6 +7,7 @@ here, and `--set` overrides are applied last. Nothing in this package imports to
 
 from __future__ import annotations
 
+import codecs
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.error import YAMLError
 from ruamel.yaml.events import (
     DocumentStartEvent,
     MappingEndEvent,
@@ -25,9 +26,11 @@ from ruamel.yaml.events import (
     SequenceStartEvent,
 )
 from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
-from ruamel.yaml.reader import ReaderError
 
+from .characters import encoding_problem, suspicious_characters, value_problems
 from .errors import Location, Problem, RecipeError
+from .indentation import locate_empty_values
+from .yaml_errors import yaml_problem
 
 PathKey = tuple[str | int, ...]
 GALLERY_PREFIX = "gallery:"
@@ -255,30 +258,6 @@ def _plain(node: Any, file: str, path: PathKey, tree: Tree, problems: list[Probl
     return node
 
 
-def _yaml_problem(err: YAMLError, file: str, text: str | None = None) -> Problem:
-    if isinstance(err, MarkedYAMLError) and err.problem_mark is not None:
-        mark = err.problem_mark
-        problem = (err.problem or "invalid YAML").strip()
-        context = (err.context or "").strip()
-        if "duplicate key" in problem:
-            return Problem(
-                problem.split(" with value")[0],
-                loc=Location(file, mark.line + 1, mark.column + 1),
-                hint="each key may appear once in a mapping",
-            )
-        msg = f"YAML syntax error: {problem}"
-        if context:
-            msg += f" ({context})"
-        return Problem(msg, loc=Location(file, mark.line + 1, mark.column + 1))
-    if isinstance(err, ReaderError) and isinstance(err.position, int) and text is not None:
-        line = text.count("\n", 0, err.position) + 1
-        col = err.position - (text.rfind("\n", 0, err.position) + 1) + 1
-        char = err.character if isinstance(err.character, int) else ord(err.character)
-        return Problem(f"YAML error: {err.reason}", loc=Location(file, line, col),
-                       found=f"character U+{char:04X}")
-    return Problem(f"YAML error: {err}", loc=Location(file))
-
-
 def _document_start(text: str, index: int, file: str) -> Location:
     """Where the index-th (0-based) YAML document of a stream starts."""
     seen = -1
@@ -317,13 +296,16 @@ def _first_complex_key(text: str) -> Any:
 def parse_text(text: str, file: str) -> Tree:
     """Parse one YAML document. Raises RecipeError with located problems."""
     tree = Tree(data=None)
+    unseen = suspicious_characters(text, file)
+    if unseen:  # they make YAML read something else than is shown: name them, not the effects
+        raise RecipeError(unseen)
     tags = explicit_tags(text, file)
     if tags:
         raise RecipeError(tags)
     try:
         docs = list(_yaml().load_all(io.StringIO(text)))
     except YAMLError as err:
-        raise RecipeError([_yaml_problem(err, file, text)]) from None
+        raise RecipeError([yaml_problem(err, file, text)]) from None
     except Exception as err:  # ruamel raises a few non-YAMLError types on odd input
         key = _first_complex_key(text)
         if key is not None:  # e.g. `? a: {b: 1}`: ruamel cannot hash the mapping it built
@@ -354,6 +336,8 @@ def parse_text(text: str, file: str) -> Tree:
             f"the recipe expands to more than {MAX_VALUES} values",
             loc=tree.key_where(big.path[:1]) or Location(file, 1, 1), path=dotted(big.path[:1]),
             hint="YAML aliases (*name) repeat whole subtrees; a recipe needs far fewer")]) from None
+    locate_empty_values(tree, text)
+    problems += value_problems(tree.data, tree.keys, tree.where, dotted, text)
     if problems:
         raise RecipeError(problems)
     return tree
@@ -375,6 +359,10 @@ def read_source(path: Path, shown: str) -> str:
     except OSError as err:
         raise RecipeError([Problem(f"cannot read recipe: {err.strerror}",
                                    loc=Location(shown))]) from None
+    wrong = encoding_problem(raw, shown)
+    if wrong is not None:
+        raise RecipeError([wrong])
+    raw = raw.removeprefix(codecs.BOM_UTF8)  # a UTF-8 byte-order mark is allowed and dropped
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as err:

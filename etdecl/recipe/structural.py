@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from .annotations import annotation_at, model_fields_at, type_names, wants_list
 from .errors import Problem, did_you_mean, one_of
 from .explain import option_problem
+from .indentation import explain_indentation
 from .load import PathKey, Tree, dotted
 from .schema import Recipe
 
@@ -209,4 +210,5 @@ def check_structure(tree: Tree) -> tuple[Recipe | None, list[Problem], list[Stru
         if key not in seen:
             seen.add(key)
             unique.append(p)
-    return None, unique, errors
+    in_schema = lambda p: annotation_at(p, tree.data) is not None  # noqa: E731
+    return None, explain_indentation(tree, unique, in_schema), errors

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .annotations import annotation_at, type_names, wants_text
+from .characters import override_character_problems
 from .errors import Location, Problem, RecipeError
 from .load import PathKey, Tree
 from .resolve import apply_overrides, load_tree, source_file
@@ -119,7 +120,9 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None,
         tree = apply_overrides(tree, overrides, collect=problems)
     recipe, structural, errors = check_structure(tree)
     problems += structural
-    if recipe is None:
+    characters = override_character_problems(tree)  # a saved `show` must read back the same
+    problems += characters
+    if recipe is None or characters:
         problems, old = _old_format(tree, problems)
         if not old:  # an old layout's checks would report what `etdecl migrate` fixes
             partial = LoadedRecipe(salvage(tree.data, errors), tree, path, "", overrides=overrides)

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from etdecl.recipe.errors import RecipeError
+from etdecl.recipe.show import render_resolved
 from etdecl.recipe.validate import load_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,6 +21,8 @@ ASSETS = ROOT / "tests" / "assets"
 SEEDS = sorted(p.read_text(encoding="utf-8") for p in
                [*ASSETS.glob("malformed/*.yaml"), *ASSETS.glob("valid/*.yaml")]
                if p.name != "non_utf8.yaml")
+VALID = sorted(p.read_text(encoding="utf-8") for p in ASSETS.glob("valid/*.yaml"))
+seeds = st.one_of(st.sampled_from(SEEDS), st.sampled_from(VALID))  # valid ones often enough
 TOKENS = [":", "- ", "[", "]", "{", "}", ",", '"', "'", "&a ", "*a", "!!str ", "!x ", "<<: *a",
           "? ", "|", ">", "\n", "  ", "\t", "#", "---\n", "...\n", "null", "~", "1e400", "-1",
           "true", "type: hf", "extends: x.yaml", "%YAML 1.2\n", "\x00", "\ufeff", "\r", "é"]
@@ -48,18 +51,28 @@ def mutate(text: str, steps: list[tuple[float, str, str]]) -> str:
 
 @settings(max_examples=250, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(seed=st.sampled_from(SEEDS), steps=edits, sets=overrides)
+@given(seed=seeds, steps=edits, sets=overrides)
 def test_mutated_recipes_give_located_problems(tmp_path: Path, seed: str, steps, sets) -> None:
     path = tmp_path / "recipe.yaml"
     path.write_text(mutate(seed, steps), encoding="utf-8")
     try:
-        load_recipe(path, sets, check_data=False)
+        loaded = load_recipe(path, sets, check_data=False)
     except RecipeError as err:
         assert err.problems
         for problem in err.problems:
             assert problem.loc is not None, problem
             if problem.loc.file.endswith("recipe.yaml"):  # in the file: always line and column
                 assert problem.loc.line >= 1 and problem.loc.col >= 1, problem.render()
+        return
+    # A mutation that still loads is a recipe like any other: the override took effect, and its
+    # resolved form (what a run directory keeps) loads again to the same fingerprint.
+    if sets == ["train.lr=3e-5"]:
+        assert loaded.recipe.train.lr == 3e-5
+    resolved = tmp_path / "resolved.yaml"
+    resolved.write_text(render_resolved(loaded), encoding="utf-8")
+    again = load_recipe(resolved, check_data=False)
+    assert again.fingerprint == loaded.fingerprint, render_resolved(loaded)
+    assert again.recipe == loaded.recipe
 
 
 # ── anchors, aliases, merge keys ─────────────────────────────────────────────────────────────

@@ -59,7 +59,7 @@ def test_list_skips_partials_and_reports_broken_recipes(runner, tmp_path, monkey
     rows = {r["name"]: r for r in json.loads(result.stdout)}
     assert set(rows) == {"child", "broken"}
     assert rows["child"]["description"] == "a partial"  # inherited through extends:
-    assert "YAML syntax error" in rows["broken"]["error"]
+    assert "the file ends too early" in rows["broken"]["error"]
 
 
 def test_show_prints_the_file_as_written(runner) -> None:

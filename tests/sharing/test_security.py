@@ -6,10 +6,11 @@ weights loaded from safetensors or weights-only, remote code off unless the reci
 from __future__ import annotations
 
 import json
-import os
 import pickle
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -295,22 +296,60 @@ def test_trust_remote_code_is_off_by_default_and_validate_warns(runner) -> None:
     assert "warning: encoders.plm.trust_remote_code: trust_remote_code is on" in result.stderr
 
 
-def test_checkpoint_loaders_are_weights_only(tmp_path: Path) -> None:
-    """ColossalAI loads optimizer and scheduler files with a bare `torch.load`, which is
-    weights-only by default since torch 2.6; nothing in etdecl turns that off."""
+@pytest.fixture(scope="module")
+def checkpoint():
+    """A real Checkpointer on a world of one gloo process: (checkpointer, folder, model,
+    optimizer, scheduler) after one save."""
     import torch
-    from colossalai.checkpoint_io.utils import load_state_dict
+    import torch.distributed as dist
+    from colossalai.booster import Booster
+    from colossalai.booster.plugin import TorchDDPPlugin
+    from torch.optim.lr_scheduler import LambdaLR
 
-    assert tuple(int(x) for x in torch.__version__.split(".")[:2]) >= (2, 6)
-    assert "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD" not in os.environ
-    evil = tmp_path / "optimizer.pt"
-    torch.save({"state": Payload(tmp_path / "ran")}, evil)
-    for load in (torch.load, load_state_dict):
-        with pytest.raises(pickle.UnpicklingError):
-            load(str(evil))
-    assert not (tmp_path / "ran").exists()
-    for source in (ROOT / "etdecl").rglob("*.py"):
-        text = source.read_text()
-        assert "weights_only=False" not in text, source
-        assert "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD" not in text, source
-        assert "pickle.load" not in text and "yaml.unsafe_load" not in text, source
+    from etdecl.engine.checkpoint import Checkpointer
+    from etdecl.engine.cpu_compat import apply_cpu_compat
+
+    apply_cpu_compat()
+    created = not dist.is_initialized()
+    if created:
+        dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    folder = Path(tempfile.mkdtemp(prefix="etdecl-ckpt-"))
+    model = torch.nn.Linear(4, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    booster = Booster(plugin=TorchDDPPlugin())
+    model, optimizer, _, _, scheduler = booster.boost(
+        model, optimizer, lr_scheduler=LambdaLR(optimizer, lambda step: 1.0))
+    ckpt = Checkpointer(folder / "run", booster, rank=0)
+    saved = ckpt.save(1, model, optimizer, scheduler, {"step": 1})
+    yield ckpt, saved, model, optimizer, scheduler
+    shutil.rmtree(folder, ignore_errors=True)
+    if created:
+        dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("name", ["optimizer.pt", "scheduler.pt", "rng-rank0.pt",
+                                  "model.safetensors"])
+def test_resuming_from_a_pickle_payload_never_runs_it(checkpoint, tmp_path: Path,
+                                                      name: str) -> None:
+    """Checkpointer.load, which `--resume` calls, on a checkpoint file replaced by a pickle
+    whose unpickling runs code: refused, and the code never ran."""
+    import torch
+
+    ckpt, saved, model, optimizer, scheduler = checkpoint
+    assert ckpt.load(saved, model, optimizer, scheduler) == {"step": 1}  # loads when intact
+    good = (saved / name).read_bytes()
+    marker = tmp_path / "ran"
+    torch.save({"state": Payload(marker)}, saved / name)
+    try:
+        live = tmp_path / "live.pt"
+        live.write_bytes((saved / name).read_bytes())
+        torch.load(live, weights_only=False)  # the payload is live...
+        assert marker.exists()
+        marker.unlink()
+        with pytest.raises(Exception) as info:  # ...and the Checkpointer refuses it
+            ckpt.load(saved, model, optimizer, scheduler)
+        assert not marker.exists(), info.value
+        if name != "model.safetensors":
+            assert isinstance(info.value, pickle.UnpicklingError), info.value
+    finally:
+        (saved / name).write_bytes(good)

@@ -15,7 +15,7 @@ from training_support import TINY_RECIPE, synthetic_rows, write_jsonl
 from etdecl.data import tokens
 from etdecl.data.examples import load_splits
 from etdecl.data.readers import DataError, iter_rows
-from etdecl.data.tokens import TrainBatches, encode_cached, eval_batches
+from etdecl.data.tokens import Encoded, TrainBatches, encode_cached, eval_batches
 from etdecl.recipe import load_recipe
 
 SHARED = Path(os.environ.get("ETDECL_SHARED_DATA", Path(__file__).parents[3] / "shared" / "data"))
@@ -146,26 +146,46 @@ def test_token_cache_is_keyed_and_reused(tmp_path, monkeypatch):
     assert max(first.lengths()) <= 16
 
 
-def test_batches_split_global_batch_over_ranks(tmp_path):
-    from transformers import AutoTokenizer
+def _numbered(n: int) -> Encoded:
+    """n examples whose label is their id and whose tokens start with 1000 + id (lengths vary),
+    so every batch says exactly which examples it holds."""
+    lengths = [1 + i % 5 for i in range(n)]
+    ids = np.concatenate([[1000 + i] + [7] * (k - 1) for i, k in enumerate(lengths)])
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    return Encoded(ids.astype(np.int64), np.zeros(len(ids), np.int64), offsets,
+                   np.arange(n, dtype=np.int64))
 
-    from etdecl.recipe.aliases import resolve_model
 
-    tok = AutoTokenizer.from_pretrained(str(resolve_model("minilm-l6")))
-    loaded = load_recipe(_recipe(tmp_path))
-    enc = encode_cached(load_splits(loaded, ["neg", "pos"]).train, tok, 16, "k", use_cache=False)
+def _ids(micro: dict) -> list[int]:
+    labels = micro["labels"].tolist()
+    assert micro["input_ids"][:, 0].tolist() == [1000 + i for i in labels]  # rows match ids
+    return labels
+
+
+def test_batches_split_global_batch_over_ranks():
+    """By example id: each rank takes its contiguous slice of every global batch, micro-batches
+    concatenate to that slice, an epoch visits each example at most once, and resuming at a
+    step yields the same examples as the uninterrupted epoch."""
+    enc = _numbered(70)  # 4 steps of 16; 6 examples left over
     one = TrainBatches(enc, 16, 1, 0, 1, 5, 0)
     two = [TrainBatches(enc, 16, 2, r, 2, 5, 0) for r in range(2)]
-    for s1, s2a, s2b in zip(one.epoch(0), two[0].epoch(0), two[1].epoch(0), strict=True):
-        labels = s1[0]["labels"].tolist()
-        assert labels == sum((m["labels"].tolist() for m in s2a + s2b), [])
-        assert all(len(m["labels"]) == 4 for m in s2a + s2b)
-    resumed = list(one.epoch(0, start_step=3))
-    assert [b[0]["labels"].tolist() for b in resumed] == [
-        b[0]["labels"].tolist() for b in list(one.epoch(0))[3:]
-    ]
-    ids = sorted(int(i) for r in range(2) for idx, _ in eval_batches(enc, 7, 2, r, 0) for i in idx)
-    assert ids == list(range(len(enc)))
+    seen: list[int] = []
+    steps = list(zip(one.epoch(0), two[0].epoch(0), two[1].epoch(0), strict=True))
+    assert len(steps) == 4
+    for s1, s2a, s2b in steps:
+        whole = _ids(s1[0])
+        rank0 = [i for m in s2a for i in _ids(m)]
+        rank1 = [i for m in s2b for i in _ids(m)]
+        assert rank0 == whole[:8] and rank1 == whole[8:]
+        assert [len(m["labels"]) for m in s2a + s2b] == [4, 4, 4, 4]
+        seen += whole
+    assert len(seen) == len(set(seen)) == 64 and set(seen) <= set(range(70))
+    assert [_ids(b[0]) for b in one.epoch(1)] != [_ids(b[0]) for b in one.epoch(0)]  # reshuffled
+    resumed = [_ids(b[0]) for b in one.epoch(0, start_step=3)]
+    assert resumed == [_ids(b[0]) for b in list(one.epoch(0))[3:]]
+    shares = [[int(i) for idx, _ in eval_batches(enc, 7, 2, r, 0) for i in idx] for r in range(2)]
+    assert sorted(shares[0] + shares[1]) == list(range(70))
+    assert not set(shares[0]) & set(shares[1])
 
 
 def test_token_pairs_get_segment_ids(tmp_path):

@@ -104,6 +104,7 @@ def test_batch_not_divisible_by_processes_is_a_located_error(tiny_recipe, tmp_pa
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_quickstart_recipe_trains_on_200_rows(tmp_path):
     run = tmp_path / "qs"
     proc = run_cli(
@@ -121,9 +122,18 @@ def test_quickstart_recipe_trains_on_200_rows(tmp_path):
     assert proc.returncode == 0, proc.stderr
     result = json.loads((run / "result.json").read_text())
     assert result["step"] == 4 and result["outcome"] == "done"
-    assert 0.0 <= result["last_eval"]["accuracy"] <= 1.0
     dev = [m for m in read_metrics(run) if m["split"] == "dev"]
     assert [m["step"] for m in dev] == [2, 4]
+    # 200 rows, a fifth held out: accuracy counts whole examples out of 40
+    assert "| train / dev examples | 160 / 40 |" in (run / "summary.md").read_text()
+    for m in dev:
+        assert abs(m["accuracy"] * 40 - round(m["accuracy"] * 40)) < 1e-9, m
+    # the result reports the metrics the run logged: the last evaluation and the best one
+    keys = ("accuracy", "macro_f1", "loss")
+    assert {k: result["last_eval"][k] for k in keys} == {k: dev[-1][k] for k in keys}
+    best = max(dev, key=lambda m: m["accuracy"])  # the first of equals, as the trainer keeps
+    assert result["best_eval"]["step"] == best["step"]
+    assert result["best_eval"]["accuracy"] == best["accuracy"]
 
 
 def test_gradient_accumulation_matches_the_full_batch(tiny_recipe, tmp_path):
