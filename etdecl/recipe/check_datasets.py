@@ -30,6 +30,10 @@ def data_source_is_one_kind(lr: LoadedRecipe) -> Iterator[Problem]:
             src = getattr(view, split)
             at = (*view.path, split)
             name = _dotted(at)
+            if src is None and split == "train" and at in lr.tree.keys:  # `train:` and no value
+                yield Problem("wrong type", loc=lr.tree.key_where(at), path=name,
+                              expected="a mapping", found="nothing (the key has no value)")
+                continue
             if src is None:
                 if split == "train":
                     yield _err(lr, view.path, f"{_dotted(view.path)} names no training data",
