@@ -44,17 +44,63 @@ _SPLIT_NAMES = ("query.", "key.", "value.", "intermediate.dense.",
                 "attention.output.dense.weight", "output.dense.weight")
 
 
-def part_sizes(model: nn.Module, encoder: str, head: str):
-    """Parameter counts of embeddings, one encoder layer (and its tp-split share), the head."""
+def _layers(backbone: nn.Module) -> list[nn.Module]:
+    """The repeated blocks of a transformer (BERT/MPNet `encoder.layer`, T5 `block`, ...)."""
+    for path in ("encoder.layer", "layer", "encoder.block", "block", "transformer.layer"):
+        node: Any = backbone
+        for part in path.split("."):
+            node = getattr(node, part, None)
+        if isinstance(node, nn.ModuleList) and len(node):
+            return list(node)
+    return []
+
+
+def part_sizes(model: nn.Module, encoder: str):
+    """Parameter counts of the split encoder's embeddings, one of its layers (and the share tp
+    splits), and everything else (other encoders, heads, method modules: the last stage)."""
     from .engine.layout import PartSizes
 
-    backbone = model.encoders[encoder].backbone
-    emb = backbone.embeddings
-    layer = backbone.encoder.layer[0]
-    split = sum(p.numel() for n, p in layer.named_parameters()
-                if any(n.startswith(s) or f".{s}" in f".{n}" for s in _SPLIT_NAMES))
-    return PartSizes(_params(emb), emb.word_embeddings.weight.numel(), _params(layer), split,
-                     _params(model.heads[head]))
+    enc = model.encoders[encoder]
+    backbone = getattr(enc, "backbone", enc)
+    layers = _layers(backbone)
+    per_layer = _params(layers[0]) if layers else 0
+    split = 0
+    if layers:
+        split = sum(p.numel() for n, p in layers[0].named_parameters()
+                    if any(n.startswith(s) or f".{s}" in f".{n}" for s in _SPLIT_NAMES))
+    embeddings = _params(enc) - per_layer * len(layers)
+    word = backbone.get_input_embeddings().weight.numel() if hasattr(
+        backbone, "get_input_embeddings") else enc.embedding.weight.numel()
+    rest = _params(model) - _params(enc)
+    return PartSizes(embeddings, word, per_layer, split, rest)
+
+
+def split_encoder(loaded: LoadedRecipe, compiled: Any):
+    """(name, shape) of the encoder whose layers a plan splits: the first `hf` encoder with a
+    readable config, else the first encoder as one block."""
+    from .recipe.modelinfo import EncoderShape, encoder_shape
+
+    recipe = loaded.recipe
+    for name, cfg in recipe.encoders.items():
+        if cfg.type == "hf":
+            key = "model" if cfg.model is not None else "config"
+            shape = encoder_shape(cfg, loaded.origin_dir("encoders", name, key))
+            if shape is not None:
+                return name, shape
+    name = next(iter(recipe.encoders))
+    width = compiled.model.encoders[name].hidden_size
+    return name, EncoderShape(recipe.encoders[name].type, 1, 1, width, width, 0)
+
+
+def _describe_encoder(enc: nn.Module) -> str:
+    backbone = getattr(enc, "backbone", None)
+    if backbone is None:
+        return f"{type(enc).__name__} (width {enc.hidden_size})"
+    cfg = backbone.config
+    layers = getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "num_layers", "?")
+    heads = getattr(cfg, "num_attention_heads", None) or getattr(cfg, "num_heads", "?")
+    return (f"{type(backbone).__name__} ({cfg.model_type}, {layers} layers, hidden "
+            f"{enc.hidden_size}, {heads} heads, vocab {cfg.vocab_size}), pooling {enc.pooling}")
 
 
 def typical_length(lengths: np.ndarray, batch: int, max_length: int) -> int:
@@ -72,13 +118,10 @@ RANK_HEADERS = ("rank", "dp", "pp\nstage", "tp", "encoder\nlayers", "also holds"
 def rank_rows(loaded: LoadedRecipe, compiled: Any, world: int, seq_len: int) -> list[list[str]]:
     """One row of RANK_HEADERS per rank: where it sits in the layout and its memory estimate."""
     from .engine.layout import plan_ranks
-    from .recipe.modelinfo import encoder_shape
 
     recipe = loaded.recipe
-    enc_cfg = recipe.encoders[compiled.encoder]
-    key = "model" if enc_cfg.model is not None else "config"
-    shape = encoder_shape(enc_cfg, loaded.origin_dir("encoders", compiled.encoder, key))
-    parts = part_sizes(compiled.model, compiled.encoder, compiled.head)
+    name, shape = split_encoder(loaded, compiled)
+    parts = part_sizes(compiled.model, name)
     t = recipe.train
     ranks = plan_ranks(recipe.parallel, shape, parts, world, t.batch_size, t.grad_accum, seq_len)
     rows = []
@@ -104,9 +147,10 @@ def rank_tables(loaded: LoadedRecipe, compiled: Any, world: int, seq_len: int,
 def print_plan(loaded: LoadedRecipe, world_size: int, console: Console) -> None:
     from .compile import compile_recipe
     from .data.examples import load_splits
-    from .data.tokens import encode_cached
     from .engine.layout import tp_split_weights
+    from .engine.run_data import dataset_features
     from .quiet import quiet_third_party
+    from .recipe.datasets import metric_key
     from .recipe.world import world_problems
 
     quiet_third_party()
@@ -123,32 +167,42 @@ def print_plan(loaded: LoadedRecipe, world_size: int, console: Console) -> None:
                          f"({_fmt(trainable)} trainable)", style="bold", overflow="fold"))
     encs = root.add(Text("encoders"))
     for name, enc in model.encoders.items():
-        cfg = enc.backbone.config
-        encs.add(Text(f"{name}  {_fmt(_params(enc))}  {type(enc.backbone).__name__} "
-                      f"({cfg.model_type}, {cfg.num_hidden_layers} layers, hidden "
-                      f"{cfg.hidden_size}, {cfg.num_attention_heads} heads, vocab "
-                      f"{cfg.vocab_size}), pooling {enc.pooling}", overflow="fold"))
+        encs.add(Text(f"{name}  {_fmt(_params(enc))}  {_describe_encoder(enc)}  tokenizer "
+                      f"{compiled.tokenizer_of[name]}", overflow="fold"))
     heads = root.add(Text("heads"))
     for name, head in model.heads.items():
         spec = recipe.heads[name]
-        heads.add(Text(f"{name}  {_fmt(_params(head))}  {spec.type} ← {spec.input}, "
-                       f"{len(spec.labels)} labels {spec.labels}", overflow="fold"))
+        what = f"{len(spec.labels)} labels {spec.labels}" if hasattr(spec, "labels") else ""
+        heads.add(Text(f"{name}  {_fmt(_params(head))}  {spec.type} ← "
+                       f"{' + '.join(model.inputs[name])}"
+                       f"{' (siamese)' if model.views[name] == ('a', 'b') else ''}, data "
+                       f"{', '.join(d for d, hs in compiled.dataset_heads.items() if name in hs)}"
+                       f"{', ' + what if what else ''}", overflow="fold"))
+    root.add(Text(f"method  {recipe.method.type}  (selects on {metric_key(recipe)})"))
     console.print(root, soft_wrap=False)  # wrap long labels instead of cutting them off
 
     tok = compiled.tokenizer
-    splits = load_splits(loaded, compiled.labels)
     t, p = recipe.train, recipe.parallel
-    train_enc = encode_cached(splits.train, tok, recipe.data.max_length, splits.sources["train"])
+    train_sets = []
+    for i, ds_name in enumerate(compiled.dataset_heads):
+        tasks = [compiled.tasks[h] for h in compiled.dataset_heads[ds_name]]
+        splits = load_splits(loaded, ds_name, tasks)
+        feats = dataset_features(compiled, ds_name, i, splits.train, splits.sources["train"],
+                                 recipe.data.max_length)
+        train_sets.append((ds_name, len(splits.train), len(splits.dev), feats))
     dp = max(1, world_size // (p.tp * p.pp))
     micro = (p.microbatches or p.pp) if p.pp > 1 else t.grad_accum
     micro_batch = max(1, t.batch_size // dp // micro)
-    seq_len = typical_length(train_enc.lengths(), micro_batch, recipe.data.max_length)
-    steps_per_epoch = len(splits.train) // t.batch_size
+    lengths = np.concatenate([f.feats.lengths() for *_, f in train_sets])
+    seq_len = typical_length(lengths, micro_batch, recipe.data.max_length)
+    steps_per_epoch = sum(len(f.feats) // t.batch_size for *_, f in train_sets)
     total_steps = steps_per_epoch * t.epochs
     if t.max_steps:
         total_steps = min(total_steps, t.max_steps)
     layout = f"dp {dp} × tp {p.tp} × pp {p.pp}"
     zero = {"zero": p.zero_stage or 1, "gemini": 3}.get(p.plugin, p.zero_stage or 0)
+    data_text = "; ".join(f"{n}: {a} train / {b} dev examples" + (
+        f" ({len(f.feats)} features)" if len(f.feats) != a else "") for n, a, b, f in train_sets)
     rows = [
         ("tokenizer", f"{type(tok).__name__}, vocab {len(tok)}, max_length "
                       f"{recipe.data.max_length}, from {tok.name_or_path}"),
@@ -157,10 +211,10 @@ def print_plan(loaded: LoadedRecipe, world_size: int, console: Console) -> None:
                      + (", gradient checkpointing" if p.gradient_checkpointing else "")),
         ("batch", f"global {t.batch_size} = dp {dp} × {micro} micro-batch(es) × "
                   f"{micro_batch} examples"),
-        ("data", f"{len(splits.train)} train / {len(splits.dev)} dev examples; "
-                 f"typical padded length {seq_len} tokens"),
+        ("data", f"{data_text}; typical padded length {seq_len} tokens"),
         ("steps", f"{steps_per_epoch} per epoch × {t.epochs} epoch(s) → {total_steps} "
-                  f"optimizer steps, {int(round(t.warmup * total_steps))} warmup"),
+                  f"optimizer steps, {int(round(t.warmup * total_steps))} warmup"
+                  + (f"; datasets mixed {t.mixing}" if len(train_sets) > 1 else "")),
         ("evaluation", f"every {t.eval_every} steps and at epoch end" if t.eval_every
                        else "at epoch end"),
         ("fingerprint", loaded.fingerprint),

@@ -67,10 +67,23 @@ class ModelGraph(nn.Module):
             batch.get(view_key("token_type_ids", view) + suffix),
         )
 
+    def batch_key(self, name: str, view: str) -> str:
+        """The batch key holding encoder `name`'s ids for `view`."""
+        return view_key("input_ids", view) + tokenizer_suffix(self.tokenizer_of[name],
+                                                              self.primary_tokenizer)
+
+    def runnable(self, batch: dict[str, torch.Tensor]) -> list[str]:
+        """Heads whose inputs this batch carries (a batch holds its own dataset's tokenizers
+        and views; every head runs where it can, so parameters stay in use)."""
+        return [h for h in self.tasks
+                if all(self.batch_key(n, v) in batch for n in self.inputs[h]
+                       for v in self.views[h])]
+
     def run_heads(self, encoded: dict[tuple[str, str], EncoderOutput],
                   batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
-        for head, task in self.tasks.items():
+        for head in self.runnable(batch):
+            task = self.tasks[head]
             views = {v: encoder_input([encoded[(n, v)] for n in self.inputs[head]])
                      for v in self.views[head]}
             module = self.heads[head]
@@ -82,6 +95,8 @@ class ModelGraph(nn.Module):
             out.update({f"{head}.{k}": v for k, v in result.items()})
         for key in self.expose:
             name, view, what = key.split(".", 2)
+            if (name, view) not in encoded:
+                continue
             value = getattr(encoded[(name, view)], what)
             if isinstance(value, (tuple, list)):
                 out.update({f"{key}.{i}": v for i, v in enumerate(value)})
@@ -92,7 +107,10 @@ class ModelGraph(nn.Module):
         return out
 
     def forward(self, **batch: torch.Tensor) -> dict[str, torch.Tensor]:
-        wanted = {(n, v) for h in self.tasks for n in self.inputs[h] for v in self.views[h]}
+        wanted = {(n, v) for h in self.runnable(batch) for n in self.inputs[h]
+                  for v in self.views[h]}
+        wanted |= {tuple(k.split(".")[:2]) for k in self.expose
+                   if self.batch_key(*k.split(".")[:2]) in batch}
         encoded = {(n, v): self.encode(n, v, batch) for n, v in sorted(wanted)}
         return self.run_heads(encoded, batch)
 

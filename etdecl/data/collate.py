@@ -2,8 +2,9 @@
 included, which split batches by key) can carry it.
 
 Keys: `input_ids`, `attention_mask`, `token_type_ids` for the main view; `<key>_<view>` for
-extra views (a siamese pair's second text is view `b`); `index` (feature) and `example`
-(example index within the split); then each head's targets as `<head>.<name>`.
+extra views (a siamese pair's second text is view `b`); `@<tokenizer>` after either for
+tokenizers other than the graph's first; `index` (feature) and `example` (example index within
+the split); then each head's targets as `<head>.<name>`.
 """
 
 from __future__ import annotations
@@ -38,16 +39,17 @@ def view_key(key: str, view: str) -> str:
 
 def collate(feats: Features, index: Sequence[int] | np.ndarray, pad_id: int,
             tasks: Sequence[Task] = (), with_targets: bool = True,
-            extra: dict[str, tuple[Features, int]] | None = None) -> dict[str, torch.Tensor]:
+            extra: dict[str, tuple[Features, int]] | None = None,
+            suffix: str = "") -> dict[str, torch.Tensor]:
     """The chosen features, padded to the longest among them (dynamic padding)."""
     index = np.asarray(index, dtype=np.int64)
     out: dict[str, torch.Tensor] = {}
-    _add_views(out, feats, index, pad_id, "")
+    _add_views(out, feats, index, pad_id, suffix)
     for suffix, (other, other_pad) in (extra or {}).items():  # the same examples, other
         _add_views(out, other, index, other_pad, suffix)  # tokenizers (a teacher's, say)
     out["index"] = torch.from_numpy(index.copy())
     out["example"] = torch.from_numpy(feats.example[index])
-    width = out["input_ids"].shape[1]
+    width = out["input_ids" + suffix].shape[1]
     for task in tasks:
         out.update(task.collate_targets(feats, index, width, with_targets))
     return out

@@ -83,10 +83,13 @@ class DatasetFeatures:
     examples: list[Example] = field(default_factory=list)
     extra: dict[str, tuple[Features, int]] = field(default_factory=dict)
     """Other tokenizers' features of the same examples, by batch-key suffix."""
+    suffix: str = ""
+    """Batch-key suffix of `feats`' tokenizer (empty for the graph's first tokenizer)."""
 
     def batch(self, index: np.ndarray | Sequence[int],
               with_targets: bool = True) -> dict[str, torch.Tensor]:
-        out = collate(self.feats, index, self.pad_id, self.tasks, with_targets, self.extra)
+        out = collate(self.feats, index, self.pad_id, self.tasks, with_targets, self.extra,
+                      self.suffix)
         out["dataset"] = torch.full((len(out["index"]),), self.index, dtype=torch.long)
         return out
 

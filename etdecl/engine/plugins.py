@@ -47,8 +47,11 @@ def _on_cpu() -> bool:
     return get_accelerator().name == "cpu"
 
 
-def make_strategy(plan: ParallelConfig, train: TrainConfig) -> Strategy:
-    """Build the plugin for this plan; on CPU, apply the compatibility layer first."""
+def make_strategy(plan: ParallelConfig, train: TrainConfig, find_unused: bool = False) -> Strategy:
+    """Build the plugin for this plan; on CPU, apply the compatibility layer first.
+
+    `find_unused`: some steps leave heads unused (multi-task graphs whose datasets feed
+    different encoders or views); DDP then must not wait for their gradients."""
     cpu = _on_cpu()
     if cpu:
         apply_cpu_compat()
@@ -59,7 +62,8 @@ def make_strategy(plan: ParallelConfig, train: TrainConfig) -> Strategy:
         return (not cpu) if value is None else value
 
     if plan.plugin == "ddp":
-        return Strategy(TorchDDPPlugin(), "ddp", world, rank, 0, True, False, False, False)
+        plugin = TorchDDPPlugin(find_unused_parameters=find_unused)
+        return Strategy(plugin, "ddp", world, rank, 0, True, False, False, False)
     if plan.plugin == "zero":
         kwargs: dict[str, Any] = plugin_kwargs_for_cpu("zero") if cpu else {}
         kwargs["overlap_communication"] = overlap(plan.overlap_communication)

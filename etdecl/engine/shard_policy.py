@@ -19,10 +19,17 @@ from colossalai.shardformer.shard import ShardConfig
 from torch import Tensor, nn
 
 from ..compile.graph import ModelGraph
+from ..components.outputs import EncoderOutput
+
+
+def _encoder_name(graph: ModelGraph) -> str:
+    """Tensor and pipeline parallelism split the graph's one `hf` encoder (validate refuses
+    other graphs for tp/pp)."""
+    return next(iter(graph.encoders))
 
 
 def _backbone(graph: ModelGraph) -> nn.Module:
-    return graph.encoders[graph.wiring[graph.head_name]].backbone
+    return graph.encoders[_encoder_name(graph)].backbone
 
 
 def graph_pipeline_forward(
@@ -30,14 +37,16 @@ def graph_pipeline_forward(
     input_ids: Tensor | None = None,
     attention_mask: Tensor | None = None,
     token_type_ids: Tensor | None = None,
-    labels: Tensor | None = None,  # noqa: ARG001 - the pipeline passes the whole micro-batch
     hidden_states: Tensor | None = None,
     stage_manager: PipelineStageManager | None = None,
     stage_index: list[int] | None = None,
     shard_config: ShardConfig | None = None,
+    **batch: Tensor,
 ) -> Any:
-    """One pipeline stage of the graph: hidden states in, hidden states (or logits) out."""
-    encoder = self.encoders[self.wiring[self.head_name]]
+    """One pipeline stage of the graph: hidden states in, hidden states (or the heads'
+    outputs, a flat dict like the graph's own forward) out."""
+    name = _encoder_name(self)
+    encoder = self.encoders[name]
     kwargs = {}
     if token_type_ids is not None and encoder.uses_token_type_ids:
         kwargs["token_type_ids"] = token_type_ids
@@ -54,7 +63,12 @@ def graph_pipeline_forward(
     if not stage_manager.is_last_stage():
         return out  # {"hidden_states": ...} for the next stage
     states = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
-    return self.heads[self.head_name](encoder.pool(states, attention_mask))
+    encoded = {(name, "a"): EncoderOutput(encoder.pool(states, attention_mask), states,
+                                          attention_mask)}
+    full = {"input_ids": input_ids, "attention_mask": attention_mask, **batch}
+    if token_type_ids is not None:
+        full["token_type_ids"] = token_type_ids
+    return self.run_heads(encoded, full)
 
 
 class ModelGraphPolicy(Policy):
@@ -116,6 +130,7 @@ class ModelGraphPolicy(Policy):
         held.extend(backbone.encoder.layer[start:end])
         if manager.is_last_stage():
             held.append(self.model.heads)
+            held.append(self.model.objectives)
         return held
 
     def get_shared_params(self) -> list[dict[int, Tensor]]:

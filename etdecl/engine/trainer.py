@@ -1,13 +1,11 @@
 """The training loop, run in every process: setup → train → save_checkpoint → cleanup.
 
-Features:
-  - AdamW (no decay on biases/LayerNorm), linear warmup then decay, gradient accumulation
-    (no gradient sync on non-final micro-batches), gradient-norm clipping.
-  - Seeded and deterministic; the global batch is split over ranks so the averaged gradient
-    equals the single-process one.
-  - Evaluation every N steps and at each epoch end (accuracy, macro-F1, per-domain accuracy),
-    best checkpoint kept, resumable checkpoints (model, optimizer, scheduler, RNG, data position).
-  - Rich progress bar with ETA and live metrics; metrics.jsonl, TensorBoard and summary.md.
+The trainer owns the loop: batches (several datasets mixed per step), the optimizer (AdamW, no
+decay on biases/LayerNorm, layer-wise lr decay, frozen parameters left out), the plugin,
+gradient accumulation and clipping, evaluation every N steps and at each epoch end, the best
+and resumable checkpoints (model, optimizer, scheduler, RNG, data position, method state), and
+the Rich progress bar, metrics.jsonl, TensorBoard and summary.md. The loss comes from the
+training method (`engine/methods`); evaluation from `engine/evaluate.py`.
 
 Raises:
   RecipeError: the plan does not fit the world size (located at the recipe key).
@@ -19,58 +17,29 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from ..compile import compile_recipe
 from ..consoles import make_console
-from ..data.examples import load_splits
-from ..data.tokens import Encoded, TrainBatches, encode_cached, eval_batches
+from ..data.tokens import TrainBatches
+from ..recipe.datasets import metric_key
 from ..recipe.errors import Problem, RecipeError
 from ..recipe.validate import LoadedRecipe
 from ..recipe.world import check_world
 from ..tables import key_value_table
 from .checkpoint import Checkpointer, ResumeError
+from .evaluate import evaluate_all
+from .methods import METHODS, MethodContext
+from .optim import param_groups
+from .progress import training_progress
+from .run_data import prepare
 from .runlog import RunLog, write_summary
 from .schedule import LinearWarmupDecay
-
-
-def _no_decay(name: str) -> bool:
-    return name.endswith(".bias") or "LayerNorm" in name or "layer_norm" in name
-
-
-def classification_metrics(
-    preds: np.ndarray, labels: np.ndarray, domains: list[str | None] | None = None
-) -> dict[str, Any]:
-    from sklearn.metrics import accuracy_score, f1_score
-
-    out: dict[str, Any] = {
-        "accuracy": float(accuracy_score(labels, preds)),
-        "macro_f1": float(f1_score(labels, preds, average="macro", zero_division=0)),
-    }
-    if domains and any(d is not None for d in domains):
-        per: dict[str, float] = {}
-        arr = np.asarray(domains, dtype=object)
-        for d in sorted({x for x in domains if x is not None}):
-            sel = arr == d
-            per[d] = float(accuracy_score(labels[sel], preds[sel]))
-        out["accuracy_by_domain"] = per
-    return out
 
 
 class Trainer:
@@ -91,29 +60,9 @@ class Trainer:
         self.world = dist.get_world_size()
         self.console = console or make_console(stderr=True)
         self.is_main = self.rank == 0
+        self.metric = metric_key(self.recipe)
 
     # ── setup ─────────────────────────────────────────────────────────────────────────────
-
-    def _encode(self, compiled) -> tuple[Encoded, Encoded, Any]:
-        splits = load_splits(self.loaded, compiled.labels)
-        max_len = self.recipe.data.max_length
-
-        def encode() -> tuple[Encoded, Encoded]:
-            return tuple(  # type: ignore[return-value]
-                encode_cached(
-                    getattr(splits, name), compiled.tokenizer, max_len, splits.sources[name]
-                )
-                for name in ("train", "dev")
-            )
-
-        # rank 0 tokenises and fills the cache first; the others then read it
-        if self.is_main:
-            train, dev = encode()
-        if self.world > 1:
-            dist.barrier()
-        if not self.is_main:
-            train, dev = encode()
-        return train, dev, splits
 
     def setup(self) -> None:
         from colossalai.booster import Booster
@@ -125,47 +74,38 @@ class Trainer:
         check_world(self.loaded, self.world)
         if t.deterministic:
             torch.use_deterministic_algorithms(True)
-        self.strategy = make_strategy(self.recipe.parallel, t)
         compiled = compile_recipe(self.loaded)
         self.compiled = compiled
-        self.train_enc, self.dev_enc, self.splits = self._encode(compiled)
-        self.dev_domains = [e.domain for e in self.splits.dev]
-        pad_id = compiled.tokenizer.pad_token_id or 0
-        self.pad_id = pad_id
-        st = self.strategy
+        several = len(compiled.dataset_heads) > 1
+        self.strategy = st = make_strategy(self.recipe.parallel, t, find_unused=several)
+        barrier = dist.barrier if self.world > 1 else (lambda: None)
+        self.data = prepare(self.loaded, compiled, self.is_main, barrier)
         self.batches = TrainBatches(
-            self.train_enc, t.batch_size, st.dp_size, st.dp_rank, t.grad_accum, t.seed, pad_id
+            self.data.train, t.batch_size, st.dp_size, st.dp_rank, t.grad_accum, t.seed,
+            t.epochs, t.mixing, t.mixing_temperature,
         )
         if self.batches.steps_per_epoch == 0:
-            raise RecipeError(
-                [
-                    Problem(
-                        f"train.batch_size ({t.batch_size}) exceeds the {len(self.train_enc)} "
-                        "training examples",
-                        loc=self.loaded.where("train", "batch_size"),
-                        path="train.batch_size",
-                    )
-                ]
-            )
+            n = max(len(d.feats) for d in self.data.train)
+            raise RecipeError([Problem(
+                f"train.batch_size ({t.batch_size}) exceeds the {n} training examples",
+                loc=self.loaded.where("train", "batch_size"), path="train.batch_size")])
         total = self.batches.steps_per_epoch * t.epochs
         self.total_steps = min(total, t.max_steps) if t.max_steps else total
         model = compiled.model
+        ctx = MethodContext(
+            compiled.tasks,
+            {i: compiled.dataset_heads[d.name] for i, d in enumerate(self.data.train)},
+            {h: c.weight for h, c in self.recipe.heads.items()},
+            self.data.sizes(), self.recipe,
+        )
+        self.method = METHODS[self.recipe.method.type](self.recipe.method, ctx)
+        for name, module in self.method.extra_modules().items():
+            model.objectives[name] = module
         if self.recipe.parallel.gradient_checkpointing:
-            for encoder in model.encoders.values():
+            for encoder in model.hf_encoders().values():
                 encoder.backbone.gradient_checkpointing_enable(
-                    gradient_checkpointing_kwargs={"use_reentrant": False}
-                )
-        groups = [
-            {
-                "params": [p for n, p in model.named_parameters() if not _no_decay(n)],
-                "weight_decay": t.weight_decay,
-            },
-            {
-                "params": [p for n, p in model.named_parameters() if _no_decay(n)],
-                "weight_decay": 0.0,
-            },
-        ]
-        optimizer = make_optimizer(st.kind, groups, t.lr)
+                    gradient_checkpointing_kwargs={"use_reentrant": False})
+        optimizer = make_optimizer(st.kind, param_groups(model, self.recipe), t.lr)
         warmup = int(round(t.warmup * self.total_steps))
         scheduler = LambdaLR(optimizer, LinearWarmupDecay(warmup, self.total_steps))
         self.booster = Booster(plugin=st.plugin)
@@ -180,37 +120,40 @@ class Trainer:
         self.last_eval: dict[str, Any] = {}
         self.best_eval: dict[str, Any] = {}
         if self.resume:
-            path = self.ckpt.latest()
-            if path is None:
-                raise ResumeError(f"--resume: no checkpoint in {self.ckpt.root}")
-            state = self.ckpt.load(path, self.model, self.optimizer, self.scheduler)
-            if state["fingerprint"] != self.loaded.fingerprint:
-                raise ResumeError(
-                    f"--resume: the checkpoint was made by recipe {state['fingerprint'][:16]}, "
-                    f"but this recipe is {self.loaded.fingerprint[:16]}"
-                )
-            self.step, self.epoch = state["step"], state["epoch"]
-            self.step_in_epoch = state["step_in_epoch"]
-            self.best = state.get("best")
-            self.best_eval = state.get("best_eval", {})
-            self.last_eval = state.get("last_eval", {})
-            if self.is_main:
-                self.console.print(f"resumed from {path} at step {self.step}")
+            self._resume()
         self.log = RunLog(self.run_dir, self.is_main, self.step if self.resume else None)
+
+    def _resume(self) -> None:
+        path = self.ckpt.latest()
+        if path is None:
+            raise ResumeError(f"--resume: no checkpoint in {self.ckpt.root}")
+        state = self.ckpt.load(path, self.model, self.optimizer, self.scheduler)
+        if state["fingerprint"] != self.loaded.fingerprint:
+            raise ResumeError(
+                f"--resume: the checkpoint was made by recipe {state['fingerprint'][:16]}, "
+                f"but this recipe is {self.loaded.fingerprint[:16]}"
+            )
+        self.step, self.epoch = state["step"], state["epoch"]
+        self.step_in_epoch = state["step_in_epoch"]
+        self.best = state.get("best")
+        self.best_eval = state.get("best_eval", {})
+        self.last_eval = state.get("last_eval", {})
+        self.method.load_state_dict(state.get("method", {}))
+        if self.is_main:
+            self.console.print(f"resumed from {path} at step {self.step}")
 
     # ── one optimizer step ────────────────────────────────────────────────────────────────
 
-    @staticmethod
-    def criterion(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return F.cross_entropy(logits.float(), batch["labels"])
-
-    def _forward_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        logits = self.model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
-        return self.criterion(logits, batch)
+    def criterion(self, outputs: dict[str, torch.Tensor],
+                  batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        parts = self.method.loss(outputs, batch)
+        self._parts = parts.parts
+        return parts.total
 
     def train_step(self, micro_batches: list[dict[str, torch.Tensor]]) -> torch.Tensor:
         """One optimizer step; returns this rank's loss (zero where the rank does not report)."""
         self.model.train()
+        self._step_parts: dict[str, float] = {}
         if self.strategy.pipeline:
             out = self.booster.execute_pipeline(
                 iter(micro_batches), self.model, self.criterion, self.optimizer, return_loss=True
@@ -222,18 +165,21 @@ class Trainer:
             for i, batch in enumerate(micro_batches):
                 if i < n - 1:
                     with self.booster.no_sync(self.model, self.optimizer):
-                        loss = self._forward_loss(batch) / n
+                        loss = self.criterion(self.model(**batch), batch) / n
                         self.booster.backward(loss, self.optimizer)
                 else:
-                    loss = self._forward_loss(batch) / n
+                    loss = self.criterion(self.model(**batch), batch) / n
                     self.booster.backward(loss, self.optimizer)
                 total += loss.detach().float()
+                for k, v in self._parts.items():
+                    self._step_parts[k] = self._step_parts.get(k, 0.0) + float(v) / n
         clip = self.recipe.train.clip_grad_norm
         if clip is not None and not self.strategy.plugin_clips:
             self.optimizer.clip_grad_by_norm(clip)
         self.optimizer.step()
         self.optimizer.zero_grad()
         self.scheduler.step()
+        self.method.on_step_end(self.step + 1)
         return total if self.strategy.reports else torch.zeros(())
 
     def _mean_over_replicas(self, value: float) -> float:
@@ -246,11 +192,9 @@ class Trainer:
 
     # ── evaluation ────────────────────────────────────────────────────────────────────────
 
-    def _eval_logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    def _eval_forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:
         if not self.strategy.pipeline:
-            return self.model(
-                batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]
-            ).float()
+            return self.model(**batch)
         # the 1F1B schedule keeps train-time batch bookkeeping; eval must not disturb it
         sched = self.strategy.plugin.scheduler
         saved = (sched.num_microbatches, sched.last_batch_size)
@@ -260,43 +204,15 @@ class Trainer:
             )
         finally:
             sched.num_microbatches, sched.last_batch_size = saved
-        return out["outputs"].float() if out["outputs"] is not None else None
+        return out["outputs"]
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, Any]:
-        """Dev metrics; every rank runs the same number of batches (sharded plugins gather
-        parameters collectively), and only reporting ranks contribute predictions."""
+        """Dev metrics of every head (`<head>.<metric>`), and `loss`."""
         self.model.eval()
         st = self.strategy
-        idx_all, pred_all, loss_sum = [], [], 0.0
-        for index, batch in eval_batches(
-            self.dev_enc, self.recipe.train.eval_batch_size, st.dp_size, st.dp_rank, self.pad_id
-        ):
-            logits = self._eval_logits(batch)
-            if logits is None or not st.reports or len(index) == 0:
-                continue
-            logits = logits[: len(index)]
-            labels = batch["labels"][: len(index)]
-            loss_sum += float(F.cross_entropy(logits, labels, reduction="sum"))
-            idx_all.append(index)
-            pred_all.append(logits.argmax(-1).numpy())
-        mine = (
-            np.concatenate(idx_all) if idx_all else np.zeros(0, dtype=np.int64),
-            np.concatenate(pred_all) if pred_all else np.zeros(0, dtype=np.int64),
-            loss_sum,
-        )
-        if self.world > 1:
-            gathered: list[Any] = [None] * self.world
-            dist.all_gather_object(gathered, mine)
-        else:
-            gathered = [mine]
-        index = np.concatenate([g[0] for g in gathered])
-        preds = np.full(len(self.dev_enc), -1, dtype=np.int64)
-        preds[index] = np.concatenate([g[1] for g in gathered])
-        assert (preds >= 0).all(), "some dev examples were not evaluated"
-        metrics = classification_metrics(preds, self.dev_enc.labels, self.dev_domains)
-        metrics["loss"] = sum(g[2] for g in gathered) / len(self.dev_enc)
-        return metrics
+        return evaluate_all(self._eval_forward, self.data.dev, self.recipe.train.eval_batch_size,
+                            st.dp_size, st.dp_rank, st.reports)
 
     # ── checkpoints ───────────────────────────────────────────────────────────────────────
 
@@ -311,6 +227,7 @@ class Trainer:
             "fingerprint": self.loaded.fingerprint,
             "world_size": self.world,
             "total_steps": self.total_steps,
+            "method": self.method.state_dict(),
         }
 
     def save_checkpoint(self) -> None:
@@ -319,7 +236,8 @@ class Trainer:
     def _after_eval(self, metrics: dict[str, Any]) -> None:
         self.last_eval = metrics
         self.log.log(self.step, "dev", metrics)
-        value = metrics[self.recipe.train.metric]
+        self.method.on_eval(self.step, metrics)
+        value = metrics.get(self.metric, float("nan"))
         if self.best is None or value > self.best:
             self.best = value
             self.best_eval = dict(metrics, step=self.step)
@@ -332,19 +250,9 @@ class Trainer:
         t = self.recipe.train
         eval_every = t.eval_every
         ckpt_every = t.checkpoint_every or eval_every
-        progress = Progress(
-            TextColumn("{task.description}", style="bold", markup=False),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[info]}", markup=False),
-            console=self.console,
-            disable=not self.is_main,
-            transient=False,
-        )
+        progress = training_progress(self.console, not self.is_main)
         window_loss, window_n = 0.0, 0
+        window_parts: dict[str, float] = {}
         started = time.perf_counter()
         start_step = self.step
         outcome = "done"
@@ -359,18 +267,15 @@ class Trainer:
                     self.step_in_epoch += 1
                     window_loss += float(loss)
                     window_n += 1
+                    for k, v in self._step_parts.items():
+                        window_parts[k] = window_parts.get(k, 0.0) + v
                     if self.step % t.log_every == 0 or self.step == self.total_steps:
                         mean = self._mean_over_replicas(window_loss / window_n)
-                        self.log.log(
-                            self.step,
-                            "train",
-                            {
-                                "loss": mean,
-                                "lr": self.scheduler.get_last_lr()[0],
-                                "epoch": self.epoch,
-                            },
-                        )
-                        window_loss, window_n = 0.0, 0
+                        parts = {k: v / window_n for k, v in window_parts.items()}
+                        self.log.log(self.step, "train", {
+                            "loss": mean, "lr": self.scheduler.get_last_lr()[0],
+                            "epoch": self.epoch, **parts})
+                        window_loss, window_n, window_parts = 0.0, 0, {}
                         progress.update(task, info=self._info(mean))
                     progress.update(task, completed=self.step)
                     end_of_epoch = self.step_in_epoch >= self.batches.steps_per_epoch
@@ -401,51 +306,53 @@ class Trainer:
             self._last_loss = loss
         if getattr(self, "_last_loss", None) is not None:
             parts.append(f"loss {self._last_loss:.4f}")
-        if self.last_eval:
-            m = self.recipe.train.metric
-            parts.append(f"dev {m} {self.last_eval[m]:.4f}")
+        if self.last_eval and self.metric in self.last_eval:
+            parts.append(f"dev {self.metric} {self.last_eval[self.metric]:.4f}")
         return "  ".join(parts)
 
     # ── wrap-up ───────────────────────────────────────────────────────────────────────────
 
-    def cleanup(self, outcome: str) -> None:
-        self.log.close()
-        if not self.is_main:
-            return
-        m = self.recipe.train.metric
+    def summary_rows(self, outcome: str) -> list[tuple[str, str]]:
+        m = self.metric
+        n_train = sum(len(d.examples) for d in self.data.train)
+        n_dev = sum(len(d.examples) for d in self.data.dev)
         rows = [
             ("recipe", self.recipe.name),
             ("fingerprint", self.loaded.fingerprint),
             ("outcome", outcome),
             ("steps", f"{self.step} / {self.total_steps}"),
             ("processes", str(self.world)),
-            ("train / dev examples", f"{len(self.train_enc)} / {len(self.dev_enc)}"),
+            ("train / dev examples", f"{n_train} / {n_dev}"),
             ("wall time (this launch)", f"{self.elapsed:.1f} s"),
             ("time per step", f"{self.elapsed / max(1, self.steps_run):.3f} s"),
         ]
-        if self.last_eval:
-            rows.append((f"last dev {m}", f"{self.last_eval[m]:.4f}"))
-            rows.append(("last dev macro_f1", f"{self.last_eval['macro_f1']:.4f}"))
-            for d, v in self.last_eval.get("accuracy_by_domain", {}).items():
-                rows.append((f"last dev accuracy [{d}]", f"{v:.4f}"))
-        if self.best_eval:
-            rows.append(
-                (f"best dev {m}", f"{self.best_eval[m]:.4f} (step {self.best_eval['step']})")
-            )
-        skipped: Counter = self.splits.skipped
-        for reason, count in skipped.items():
+        for key, value in self.last_eval.items():
+            if isinstance(value, float) and key != "loss" and not key.endswith(".loss"):
+                rows.append((f"last dev {key}", f"{value:.4f}"))
+        if self.best_eval and m in self.best_eval:
+            best = f"{self.best_eval[m]:.4f} (step {self.best_eval['step']})"
+            rows.append((f"best dev {m}", best))
+        for reason, count in self.data.skipped.items():
             rows.append((f"skipped rows: {reason}", str(count)))
         rows.append(("run directory", str(self.run_dir)))
-        write_summary(self.run_dir, rows, f"etdecl run: {self.recipe.name}")
+        return rows
+
+    def cleanup(self, outcome: str) -> None:
+        self.log.close()
+        if not self.is_main:
+            return
+        rows = self.summary_rows(outcome)
         title = f"etdecl run: {self.recipe.name}"
+        write_summary(self.run_dir, rows, title)
         self.console.print(key_value_table(self.console, title, rows), soft_wrap=False)
         final = {
             "outcome": outcome,
             "step": self.step,
+            "metric": self.metric,
             "last_eval": self.last_eval,
             "best_eval": self.best_eval,
             "fingerprint": self.loaded.fingerprint,
-            "skipped_rows": dict(skipped),
+            "skipped_rows": dict(self.data.skipped),
         }
         (self.run_dir / "result.json").write_text(json.dumps(final, indent=2))
         if outcome == "stopped":

@@ -88,8 +88,7 @@ class Features:
     def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str = "") -> Features:
         def under(group: str) -> dict[str, np.ndarray]:
             head = f"{prefix}{group}."
-            return {k[len(head):]: v for k, v in arrays.items()
-                    if k.startswith(head) and "." not in k[len(head):]}
+            return {k[len(head):]: v for k, v in arrays.items() if k.startswith(head)}
 
         views = sorted({k[len(prefix) + 5 :].split(".")[0] for k in arrays
                         if k.startswith(prefix + "view.")})

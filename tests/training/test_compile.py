@@ -7,17 +7,29 @@ import torch
 
 from etdecl.compile import compile_recipe
 from etdecl.components.encoders import ENCODERS
-from etdecl.components.heads import HEADS
+from etdecl.engine.methods import METHODS
 from etdecl.recipe import load_recipe
+from etdecl.recipe.registry import ENCODER_TYPES, HEAD_TYPES, METHOD_TYPES
 from etdecl.recipe.schema import Recipe
 from etdecl.recipe.validate import type_names
+from etdecl.tasks.registry import TASKS
 
 
 def test_every_schema_type_has_a_builder_and_back():
+    """The recipe's unions come from the torch-free registries; each name has a builder."""
     assert sorted(type_names(Recipe.model_fields["encoders"].annotation.__args__[1])) == \
-        ENCODERS.names()
+        sorted(ENCODER_TYPES.names()) == ENCODERS.names()
     assert sorted(type_names(Recipe.model_fields["heads"].annotation.__args__[1])) == \
-        HEADS.names()
+        sorted(HEAD_TYPES.names()) == sorted(TASKS)
+    assert sorted(METHOD_TYPES.names()) == sorted(METHODS)
+
+
+def test_task_metadata_matches_the_recipe_side():
+    for name, task in TASKS.items():
+        cfg = HEAD_TYPES.get(name)
+        assert (task.roles, task.target_roles, task.token_level, task.metric_names) == \
+            (cfg.ROLES, cfg.TARGET_ROLES, cfg.TOKEN_LEVEL, cfg.METRICS)
+        assert task.primary_metric == cfg.METRICS[0]
 
 
 def test_registry_refuses_a_second_builder_of_the_same_name():
@@ -36,9 +48,12 @@ def test_tiny_random_model_compiles_and_runs(tiny_recipe, pooling):
     assert n_params == sum(p.numel() for p in enc.parameters()) + 32 * 2 + 2
     batch = compiled.tokenizer(["a fine film", "dull"], ["x", "y"], padding=True,
                                return_tensors="pt")
-    logits = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
-    assert logits.shape == (2, 2) and torch.isfinite(logits).all()
-    assert compiled.labels == ["neg", "pos"] and compiled.head == "cls"
+    out = model(**batch)
+    assert out["cls.logits"].shape == (2, 2) and torch.isfinite(out["cls.logits"]).all()
+    assert "cls.loss" not in out  # no targets in the batch, no loss
+    out = model(**batch, **{"cls.label": torch.tensor([0, 1])})
+    assert out["cls.loss"].shape == (2,)
+    assert compiled.tasks["cls"].labels == ["neg", "pos"]
 
 
 def test_mean_pooling_ignores_padding(tiny_recipe):
@@ -47,8 +62,8 @@ def test_mean_pooling_ignores_padding(tiny_recipe):
     padded = torch.tensor([[101, 2307, 102, 0, 0]])
     enc = model.encoders["enc"]
     with torch.no_grad():
-        a = enc(ids, torch.ones_like(ids))
-        b = enc(padded, torch.tensor([[1, 1, 1, 0, 0]]))
+        a = enc(ids, torch.ones_like(ids)).pooled
+        b = enc(padded, torch.tensor([[1, 1, 1, 0, 0]])).pooled
     assert torch.allclose(a, b, atol=1e-5)
 
 
@@ -68,5 +83,9 @@ def test_pretrained_alias_loads_real_weights():
 
 def test_tokenizer_larger_than_model_vocab_is_refused(tiny_recipe):
     path = tiny_recipe()
-    with pytest.raises(ValueError, match="vocab_size"):
+    from etdecl.recipe.errors import RecipeError
+
+    with pytest.raises(RecipeError, match="vocab_size") as info:
         compile_recipe(load_recipe(path, ["encoders.enc.config.vocab_size=1000"]))
+    [problem] = info.value.problems
+    assert problem.path == "encoders.enc.config"

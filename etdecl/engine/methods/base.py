@@ -22,14 +22,15 @@ class LossParts:
 
 @dataclass
 class MethodContext:
-    """What a method may read about the run: the tasks by head name, the head of each dataset,
-    and per-dataset sizes (selectors and per-example weights address examples by index)."""
+    """What a method may read about the run: the tasks by head name, the heads of each
+    dataset, and per-dataset sizes (selectors and per-example weights address examples by
+    dataset id and index)."""
 
     tasks: dict[str, Task]
     heads_of: dict[int, list[str]]
     """Dataset id → the heads it trains."""
     head_weight: dict[str, float]
-    dataset_sizes: dict[int, int]
+    dataset_sizes: dict[int, int] = field(default_factory=dict)
     recipe: Any = None
 
 
@@ -53,8 +54,8 @@ class Method:
         """Per-feature loss weights of a batch (None: all 1)."""
         return None
 
-    def loss(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
-             model: nn.Module) -> LossParts:
+    def loss(self, outputs: dict[str, torch.Tensor],
+             batch: dict[str, torch.Tensor]) -> LossParts:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
@@ -71,25 +72,28 @@ class Method:
 
 
 def head_losses(method: Method, outputs: dict[str, torch.Tensor],
-                batch: dict[str, torch.Tensor], heads: Any) -> LossParts:
-    """The weighted task losses of the heads this batch's dataset trains.
+                batch: dict[str, torch.Tensor]) -> LossParts:
+    """The weighted task losses of the heads that had targets in this batch (the graph put
+    their per-example losses in `<head>.loss`), reduced with the method's example weights.
 
-    Heads whose dataset is not in the batch add 0 × their outputs, so every parameter takes
-    part in every step (data-parallel plugins require it) without changing the loss.
+    Heads that ran without targets (another dataset's heads) add 0 × their outputs, so every
+    parameter takes part in every step (data-parallel plugins require it).
     """
-    dataset = int(batch["dataset"][0]) if "dataset" in batch else 0
-    active = method.ctx.heads_of.get(dataset, [])
     weights = method.example_weights(batch)
     total = torch.zeros((), dtype=torch.float32)
     parts: dict[str, torch.Tensor] = {}
-    for name, task in method.ctx.tasks.items():
-        mine = {k.split(".", 1)[1]: v for k, v in outputs.items() if k.startswith(name + ".")}
-        if name not in active:
-            total = total + sum(0.0 * v.float().sum() for v in mine.values())
+    for name in method.ctx.tasks:
+        per = outputs.get(f"{name}.loss")
+        if per is None:
+            mine = [v for k, v in outputs.items() if k.startswith(name + ".")
+                    and v.is_floating_point()]
+            if mine:
+                total = total + sum(0.0 * v.float().sum() for v in mine)
             continue
-        per = task.loss(mine, batch, heads[name])
-        value = (per * weights).sum() / weights.sum().clamp_min(1e-12) if weights is not None \
-            else per.mean()
+        if weights is not None:
+            value = (per * weights).sum() / weights.sum().clamp_min(1e-12)
+        else:
+            value = per.mean()
         parts[f"loss.{name}"] = value.detach()
         total = total + method.ctx.head_weight.get(name, 1.0) * value
     return LossParts(total, parts)
