@@ -64,7 +64,7 @@ def test_plan_trains_follows_reference_and_resumes(plan, tiny_dir, tmp_path):
     for a, b in zip(losses, resumed, strict=True):
         assert abs(a - b) <= resume_tol * max(1.0, abs(a)), (plan, losses, resumed)
     result = json.loads((parts / "result.json").read_text())
-    assert result["step"] == 20 and result["last_eval"]["accuracy"] >= 0.9
+    assert result["step"] == 20 and result["last_eval"]["cls.accuracy"] >= 0.9
 
 
 @pytest.mark.parametrize("plan", list(PLANS))

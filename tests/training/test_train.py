@@ -25,8 +25,8 @@ def test_tiny_run_learns_and_leaves_a_readable_run_dir(tiny_recipe, tmp_path):
     dev = [m for m in metrics if m["split"] == "dev"]
     assert len(train) == 40  # 320 examples / 16 per batch × 2 epochs, logged every step
     assert sum(train[-5:]) / 5 < 0.5 * sum(train[:5]) / 5, train
-    assert dev[-1]["accuracy"] >= 0.9, dev[-1]
-    assert set(dev[-1]["accuracy_by_domain"]) == {"a", "b"}
+    assert dev[-1]["cls.accuracy"] >= 0.9, dev[-1]
+    assert {"cls.accuracy[a]", "cls.accuracy[b]"} <= set(dev[-1])
     for name in ("recipe.yaml", "fingerprint", "summary.md", "result.json", "launch.json"):
         assert (run / name).is_file(), name
     assert any((run / "tensorboard").iterdir())
@@ -127,13 +127,13 @@ def test_quickstart_recipe_trains_on_200_rows(tmp_path):
     # 200 rows, a fifth held out: accuracy counts whole examples out of 40
     assert "| train / dev examples | 160 / 40 |" in (run / "summary.md").read_text()
     for m in dev:
-        assert abs(m["accuracy"] * 40 - round(m["accuracy"] * 40)) < 1e-9, m
+        assert abs(m["sentiment.accuracy"] * 40 - round(m["sentiment.accuracy"] * 40)) < 1e-9, m
     # the result reports the metrics the run logged: the last evaluation and the best one
-    keys = ("accuracy", "macro_f1", "loss")
+    keys = ("sentiment.accuracy", "sentiment.macro_f1", "loss")
     assert {k: result["last_eval"][k] for k in keys} == {k: dev[-1][k] for k in keys}
-    best = max(dev, key=lambda m: m["accuracy"])  # the first of equals, as the trainer keeps
+    best = max(dev, key=lambda m: m["sentiment.accuracy"])  # the first of equals, as the trainer keeps
     assert result["best_eval"]["step"] == best["step"]
-    assert result["best_eval"]["accuracy"] == best["accuracy"]
+    assert result["best_eval"]["sentiment.accuracy"] == best["sentiment.accuracy"]
 
 
 def test_gradient_accumulation_matches_the_full_batch(tiny_recipe, tmp_path):
