@@ -217,8 +217,11 @@ def train(
 from .commands import diff as _diff  # noqa: E402
 from .commands import migrate as _migrate  # noqa: E402
 from .commands import recipes as _recipes  # noqa: E402
+from .commands import use_run as _use_run  # noqa: E402  (imports torch only when called)
 
 app.add_typer(_recipes.app, name="recipes")
+app.command("evaluate")(_use_run.evaluate)
+app.command("predict")(_use_run.predict)
 app.command("diff")(_diff.diff)
 app.command("migrate")(_migrate.migrate)
 

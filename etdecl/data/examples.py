@@ -65,9 +65,11 @@ def _norm(v: object) -> str:
     return str(v).lower() if isinstance(v, bool) else str(v)
 
 
-def _domain(row: Row, view: DatasetView) -> str | None:
+def _domain(row: Row, view: DatasetView, required: bool = True) -> str | None:
     name = view.fields.domain
     if not name:
+        return view.domain
+    if name not in row.values and not required:  # predicting: domains are optional
         return view.domain
     if name not in row.values:
         raise DataError(row.file, row.line, f"missing field '{name}' (domain)",
@@ -83,7 +85,8 @@ def row_example(row: Row, view: DatasetView, tasks: Sequence[Task], index: int,
         inputs.update(task.read_inputs(row.values, row.file, row.line))
         if with_targets:
             targets[task.name] = task.read_target(row.values, row.file, row.line)
-    return Example(view.name, index, inputs, targets, _domain(row, view), row.file, row.line)
+    return Example(view.name, index, inputs, targets, _domain(row, view, with_targets),
+                   row.file, row.line)
 
 
 def read_split(loaded: LoadedRecipe, view: DatasetView, split: str, tasks: Sequence[Task],

@@ -9,7 +9,7 @@ from pydantic import Field
 from .registry import METHOD_TYPES
 from .section import Section
 
-METRIC_PATTERN = r"^([A-Za-z_][A-Za-z0-9_-]*\.)?[a-z_]+(\[[^\]]+\])?$"
+METRIC_PATTERN = r"^([A-Za-z_][A-Za-z0-9_-]*\.)?[a-z_][a-z0-9_]*(\[[^\]]+\])?$"
 """`METRIC`, `HEAD.METRIC`, optionally with a domain: `sentiment.accuracy[books]`."""
 
 

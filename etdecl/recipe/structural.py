@@ -33,6 +33,7 @@ RANGE_WORDS = {
     "less_than_equal": ("too large", "at most {le}"),
 }
 NAME_WORDS = "a name of letters, digits, '_' and '-', starting with a letter or '_'"
+METRIC_WORDS = "METRIC or HEAD.METRIC, e.g. accuracy or sentiment.macro_f1"
 
 
 @dataclass(frozen=True)
@@ -173,8 +174,11 @@ def _problem(err: dict, path: PathKey, on_key: bool, tree: Tree) -> Problem:
     if kind == "string_pattern_mismatch":
         loc = tree.key_where(path) if on_key else where
         what = "name" if on_key or name == "name" else "value"
+        from .schema_train import METRIC_PATTERN
+
+        words = METRIC_WORDS if ctx.get("pattern") == METRIC_PATTERN else NAME_WORDS
         return Problem(f"not a valid {what}", loc=loc, path=dotted(path),
-                       expected=NAME_WORDS, found=found(name if on_key else value))
+                       expected=words, found=found(name if on_key else value))
     if kind == "string_too_long":
         loc = tree.key_where(path) if on_key else where
         return Problem("too long", loc=loc, path=dotted(path),

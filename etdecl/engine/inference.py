@@ -1,0 +1,170 @@
+"""Use a finished run: load its graph with the weights of its best (or last) checkpoint, then
+score a labelled file (`etdecl evaluate`) or predict an unlabelled one (`etdecl predict`).
+
+One process, no plugin: checkpoints of every plan are safetensors (one file, or shards with an
+index, which ZeRO, Gemini and hybrid plans write already gathered), read weights-only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..compile.graph import CompiledModel, compile_recipe
+from ..data.examples import row_example
+from ..data.readers import DataError, iter_rows
+from ..data.tokens import DatasetFeatures
+from ..recipe.datasets import DatasetView, datasets
+from ..recipe.validate import LoadedRecipe, load_recipe
+from .evaluate import run_dataset, score
+from .run_data import dataset_features
+
+
+class RunError(Exception):
+    """A run directory that cannot be used (no recipe, no checkpoint, unknown dataset)."""
+
+
+@dataclass
+class LoadedRun:
+    run_dir: Path
+    loaded: LoadedRecipe
+    compiled: CompiledModel
+    checkpoint: Path
+
+
+def _state_dict(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    if path.is_file():
+        return load_file(str(path))
+    index = next(path.glob("*.index.json"), None)
+    if index is None:
+        files = sorted(path.glob("*.safetensors"))
+        if not files:
+            raise RunError(f"no safetensors weights in {path}")
+    else:
+        files = sorted({path / f for f in json.loads(index.read_text())["weight_map"].values()})
+    out: dict[str, torch.Tensor] = {}
+    for f in files:
+        out.update(load_file(str(f)))
+    return out
+
+
+def checkpoint_weights(run_dir: Path, which: str = "best") -> Path:
+    root = run_dir / "checkpoints"
+    if which == "best":
+        folder = root / "best"
+    else:
+        pointer = root / "last"
+        if not pointer.is_file():
+            raise RunError(f"{run_dir} has no checkpoint (no {pointer})")
+        folder = root / pointer.read_text().strip()
+    for name in ("model.safetensors", "model"):
+        if (folder / name).exists():
+            return folder / name
+    raise RunError(f"{run_dir} has no {which} checkpoint (looked in {folder})")
+
+
+def load_run(run_dir: Path, which: str = "best") -> LoadedRun:
+    recipe = run_dir / "recipe.yaml"
+    if not recipe.is_file():
+        raise RunError(f"{run_dir} is not a run directory (no recipe.yaml)")
+    loaded = load_recipe(recipe, check_data=False)
+    weights = checkpoint_weights(run_dir, which)
+    compiled = compile_recipe(loaded)
+    state = _state_dict(weights)
+    missing, unexpected = compiled.model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.startswith("objectives.")]
+    if missing or unexpected:
+        raise RunError(f"the checkpoint {weights} does not fit the recipe's graph: "
+                       f"{len(missing)} missing, {len(unexpected)} unexpected weights "
+                       f"(e.g. {(missing or unexpected)[0]})")
+    compiled.model.eval()
+    return LoadedRun(run_dir, loaded, compiled, weights)
+
+
+def pick_dataset(run: LoadedRun, name: str | None) -> DatasetView:
+    views = datasets(run.loaded.recipe)
+    if name is None:
+        if len(views) > 1:
+            raise RunError(f"the recipe has {len(views)} datasets; say which one's heads and "
+                           f"fields to use with --dataset ({', '.join(views)})")
+        return next(iter(views.values()))
+    if name not in views:
+        raise RunError(f"no dataset '{name}' in the recipe (it has {', '.join(views)})")
+    return views[name]
+
+
+def _rows(run: LoadedRun, view: DatasetView, path: Path, with_targets: bool,
+          start: int = 0) -> Iterator[Any]:
+    tasks = [run.compiled.tasks[h] for h in run.compiled.dataset_heads[view.name]]
+    where = {k: {str(v).lower() if isinstance(v, bool) else str(v) for v in vs}
+             for k, vs in view.where.items()} if with_targets else {}
+    index = start
+    for row in iter_rows(path, str(path)):
+        values = row.values
+        if any(k in values and str(values[k]) not in ok for k, ok in where.items()):
+            continue
+        yield row, row_example(row, view, tasks, index, with_targets)
+        index += 1
+
+
+def _features(run: LoadedRun, view: DatasetView, examples: list, key: str) -> DatasetFeatures:
+    index = list(run.compiled.dataset_heads).index(view.name)
+    return dataset_features(run.compiled, view.name, index, examples, key,
+                            run.loaded.recipe.data.max_length, use_cache=False)
+
+
+def _forward(run: LoadedRun):
+    model = run.compiled.model
+
+    @torch.no_grad()
+    def forward(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return model(**batch)
+
+    return forward
+
+
+def evaluate_file(run: LoadedRun, path: Path, dataset: str | None = None,
+                  batch_size: int = 64) -> dict[str, Any]:
+    """Every head of the dataset scored on a labelled file with the recipe's field mapping."""
+    view = pick_dataset(run, dataset)
+    examples = [e for _, e in _rows(run, view, path, True)]
+    if not examples:
+        raise DataError(str(path), 0, "no usable rows (check the field mapping and data.where)")
+    ds = _features(run, view, examples, f"evaluate:{path}")
+    results, losses = run_dataset(_forward(run), ds, batch_size, 1, 0, True)
+    return score(ds, results, losses)[0]
+
+
+def predict_file(run: LoadedRun, path: Path, dataset: str | None = None, chunk: int = 512,
+                 batch_size: int = 64) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(input line, user-facing predictions by head) for every row, in input order, a chunk
+    of rows at a time so files of any size stream through."""
+    view = pick_dataset(run, dataset)
+    pending: list = []
+
+    def flush() -> Iterator[tuple[int, dict[str, Any]]]:
+        examples = [e for _, e in pending]
+        ds = _features(run, view, examples, f"predict:{path}")
+        results, _ = run_dataset(_forward(run), ds, batch_size, 1, 0, True, with_targets=False)
+        by_head = {t.name: t.decode(results[t.name], ds.feats, ds.examples) for t in ds.tasks}
+        for i, (row, _) in enumerate(pending):
+            out: dict[str, Any] = {"line": row.line}
+            if "id" in row.values:
+                out["id"] = row.values["id"]
+            out.update({h: preds[i] for h, preds in by_head.items()})
+            yield row.line, out
+
+    for row, example in _rows(run, view, path, False):
+        pending.append((row, example))
+        if len(pending) >= chunk:
+            yield from flush()
+            pending = []
+    if pending:
+        yield from flush()
