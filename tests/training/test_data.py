@@ -195,9 +195,9 @@ def test_batches_split_global_batch_over_ranks():
 
 
 def test_token_pairs_get_segment_ids(tmp_path):
-    from transformers import AutoTokenizer
-
     from types import SimpleNamespace
+
+    from transformers import AutoTokenizer
 
     from etdecl.recipe.aliases import resolve_model
     from etdecl.tasks.base import Example

@@ -131,7 +131,8 @@ def test_quickstart_recipe_trains_on_200_rows(tmp_path):
     # the result reports the metrics the run logged: the last evaluation and the best one
     keys = ("sentiment.accuracy", "sentiment.macro_f1", "loss")
     assert {k: result["last_eval"][k] for k in keys} == {k: dev[-1][k] for k in keys}
-    best = max(dev, key=lambda m: m["sentiment.accuracy"])  # the first of equals, as the trainer keeps
+    # the first of equals, as the trainer keeps
+    best = max(dev, key=lambda m: m["sentiment.accuracy"])
     assert result["best_eval"]["step"] == best["step"]
     assert result["best_eval"]["sentiment.accuracy"] == best["sentiment.accuracy"]
 
