@@ -157,7 +157,7 @@ def plan(
         loaded = load_recipe(recipe, overrides or [])
     except RecipeError as e:
         raise _fail(e) from None
-    from .data.readers import DataError
+    from .datafiles.readers import DataError
     from .plan import print_plan
 
     try:

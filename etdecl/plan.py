@@ -18,7 +18,7 @@ from rich.tree import Tree as RichTree
 from torch import nn
 
 from .recipe.errors import RecipeError
-from .recipe.validate import LoadedRecipe
+from .recipe.loaded import LoadedRecipe
 from .tables import fitted_tables, key_value_table
 
 PLUGIN_NAMES = {"ddp": "TorchDDPPlugin", "zero": "LowLevelZeroPlugin", "gemini": "GeminiPlugin",
@@ -150,6 +150,7 @@ def print_plan(loaded: LoadedRecipe, world_size: int, console: Console) -> None:
     from .engine.layout import tp_split_weights
     from .engine.run_data import dataset_features
     from .quiet import quiet_third_party
+    from .recipe.batch_math import batch_layout
     from .recipe.datasets import metric_key
     from .recipe.world import world_problems
 
@@ -190,9 +191,8 @@ def print_plan(loaded: LoadedRecipe, world_size: int, console: Console) -> None:
         feats = dataset_features(compiled, ds_name, i, splits.train, splits.sources["train"],
                                  recipe.data.max_length)
         train_sets.append((ds_name, len(splits.train), len(splits.dev), feats))
-    dp = max(1, world_size // (p.tp * p.pp))
-    micro = (p.microbatches or p.pp) if p.pp > 1 else t.grad_accum
-    micro_batch = max(1, t.batch_size // dp // micro)
+    b = batch_layout(p, t, world_size)
+    dp, micro, micro_batch, zero = b.dp, b.micro, b.micro_batch, b.zero
     lengths = np.concatenate([f.feats.lengths() for *_, f in train_sets])
     seq_len = typical_length(lengths, micro_batch, recipe.data.max_length)
     steps_per_epoch = sum(len(f.feats) // t.batch_size for *_, f in train_sets)
@@ -200,7 +200,6 @@ def print_plan(loaded: LoadedRecipe, world_size: int, console: Console) -> None:
     if t.max_steps:
         total_steps = min(total_steps, t.max_steps)
     layout = f"dp {dp} × tp {p.tp} × pp {p.pp}"
-    zero = {"zero": p.zero_stage or 1, "gemini": 3}.get(p.plugin, p.zero_stage or 0)
     data_text = "; ".join(f"{n}: {a} train / {b} dev examples" + (
         f" ({len(f.feats)} features)" if len(f.feats) != a else "") for n, a, b, f in train_sets)
     rows = [

@@ -51,7 +51,7 @@ def evaluate(
 ) -> None:
     """Score a finished run on a labelled file: every head's metrics, printed as a table and
     written to RUN_DIR/evaluations/NAME.json."""
-    from ..data.readers import DataError
+    from ..datafiles.readers import DataError
     from ..engine.inference import RunError, evaluate_file
     from ..tables import key_value_table
 
@@ -96,7 +96,7 @@ def predict(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from ..consoles import make_console
-    from ..data.readers import DataError
+    from ..datafiles.readers import DataError
     from ..engine.inference import RunError, predict_file
 
     run = _load(run_dir, checkpoint)

@@ -21,7 +21,7 @@ from ..components.outputs import EncoderOutput
 from ..data.collate import view_key
 from ..recipe.datasets import dataset_heads, datasets
 from ..recipe.errors import Problem, RecipeError
-from ..recipe.validate import LoadedRecipe
+from ..recipe.loaded import LoadedRecipe
 from ..tasks.base import Task, encoder_input
 from ..tasks.registry import TASKS
 

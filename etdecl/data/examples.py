@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..datafiles.readers import DataError, Row, iter_rows
 from ..recipe.datasets import DatasetView, SourceError, dataset_heads, datasets, locate
-from ..recipe.validate import LoadedRecipe
+from ..recipe.loaded import LoadedRecipe
 from ..tasks.base import Example, Task
-from .readers import DataError, Row, iter_rows
 
 __all__ = ["Example", "Splits", "file_sha256", "load_splits", "read_split", "tasks_of"]
 

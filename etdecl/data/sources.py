@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..datafiles.readers import DataError
 from ..recipe.datasets import MAIN, DatasetView, SourceError, datasets
 from ..recipe.datasets import locate as locate_source
-from .readers import DataError
 
 if TYPE_CHECKING:
-    from ..recipe.validate import LoadedRecipe
+    from ..recipe.loaded import LoadedRecipe
 
 
 def locate(loaded: LoadedRecipe, split: str, view: DatasetView | None = None) -> tuple[Path, str]:

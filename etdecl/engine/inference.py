@@ -17,10 +17,11 @@ import torch
 
 from ..compile.graph import CompiledModel, compile_recipe
 from ..data.examples import row_example
-from ..data.readers import DataError, iter_rows
 from ..data.tokens import DatasetFeatures
+from ..datafiles.readers import DataError, iter_rows
 from ..recipe.datasets import DatasetView, datasets
-from ..recipe.validate import LoadedRecipe, load_recipe
+from ..recipe.loaded import LoadedRecipe
+from ..recipe.validate import load_recipe
 from .evaluate import run_dataset, score
 from .run_data import dataset_features
 

@@ -18,8 +18,9 @@ from pathlib import Path
 from ..consoles import make_console, say
 from ..quiet import quiet_third_party
 from ..recipe.errors import RecipeError
+from ..recipe.loaded import LoadedRecipe
 from ..recipe.show import render_resolved
-from ..recipe.validate import LoadedRecipe, load_recipe
+from ..recipe.validate import load_recipe
 from ..recipe.world import check_world
 
 
@@ -152,7 +153,7 @@ def run_worker(spec: LaunchSpec, single: bool = False) -> int:
     quiet_third_party()
     import torch.distributed as dist
 
-    from ..data.readers import DataError
+    from ..datafiles.readers import DataError
     from .checkpoint import ResumeError
     from .trainer import Trainer
 

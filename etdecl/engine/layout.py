@@ -17,7 +17,9 @@ Memory model per rank (bytes), with P the parameters the rank holds:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
+from ..recipe.batch_math import batch_layout
 from ..recipe.modelinfo import EncoderShape
 from ..recipe.schema import ParallelConfig
 
@@ -91,14 +93,10 @@ def plan_ranks(
     seq_len: int,
 ) -> list[RankPlan]:
     """Layout and memory estimate of every rank for a world of `world` processes."""
-    tp, pp = plan.tp, plan.pp
-    dp = max(1, world // (tp * pp))
+    b = batch_layout(plan, SimpleNamespace(batch_size=batch_size, grad_accum=grad_accum), world)
+    tp, pp, dp, micro, micro_batch, zero = b.tp, b.pp, b.dp, b.micro, b.micro_batch, b.zero
     stages = stage_layout(shape.layers, pp)
-    micro = plan.microbatches or pp if pp > 1 else grad_accum
-    per_rank_batch = batch_size // dp
-    micro_batch = max(1, per_rank_batch // micro)
     pbytes = _bytes(plan.precision)
-    zero = {"zero": plan.zero_stage or 1, "gemini": 3}.get(plan.plugin, plan.zero_stage or 0)
     out = []
     for rank in range(dp * pp * tp):
         d, rest = divmod(rank, pp * tp)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from ..compile.graph import CompiledModel, tokenizer_suffix
 from ..data.examples import Splits, load_splits
 from ..data.tokens import DatasetFeatures, encode_cached
-from ..recipe.validate import LoadedRecipe
+from ..recipe.loaded import LoadedRecipe
 
 
 @dataclass

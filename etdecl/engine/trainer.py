@@ -29,7 +29,7 @@ from ..consoles import make_console
 from ..data.tokens import TrainBatches
 from ..recipe.datasets import metric_key
 from ..recipe.errors import Problem, RecipeError
-from ..recipe.validate import LoadedRecipe
+from ..recipe.loaded import LoadedRecipe
 from ..recipe.world import check_world
 from ..tables import key_value_table
 from .checkpoint import Checkpointer, ResumeError

@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .errors import Problem
+from .loaded import LoadedRecipe
 from .modelinfo import EncoderShape
-from .validate import LoadedRecipe
 
 Check = Callable[[LoadedRecipe], Iterator[Problem]]
 CHECKS: list[Check] = []

@@ -13,8 +13,8 @@ from pathlib import Path
 from .check import _err, _inherited, _placed, check, data_check
 from .datasets import DatasetView, SourceError, dataset_heads, datasets, locate
 from .errors import Problem, did_you_mean, one_of
+from .loaded import LoadedRecipe
 from .registry import config_class
-from .validate import LoadedRecipe
 
 
 def _dotted(path: tuple) -> str:
@@ -84,7 +84,7 @@ def peek(lr: LoadedRecipe, view: DatasetView, split: str, on_bad=None):
     """(shown, first rows) of a split's file, None when it has no readable source here, or a
     located Problem (warning) saying why it could not be read. Raises DataError for a file
     that cannot be read at all."""
-    from ..data.readers import peek_rows
+    from ..datafiles.readers import peek_rows
 
     src = getattr(view, split)
     if not _readable(src):
@@ -128,7 +128,7 @@ def _roles(lr: LoadedRecipe, view: DatasetView) -> list[tuple[tuple, str]]:
 @data_check
 def data_fields_present(lr: LoadedRecipe) -> Iterator[Problem]:
     """When a data file exists, the fields the heads need appear in its first rows."""
-    from ..data.readers import DataError
+    from ..datafiles.readers import DataError
 
     skip = lr.recipe.data.on_bad_row == "skip"
     for view in datasets(lr.recipe).values():

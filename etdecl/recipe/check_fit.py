@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from .aliases import MODEL_ALIASES, alias_for, alias_hint, looks_like_hub_id
 from .check import _err, check
 from .errors import Problem
-from .validate import LoadedRecipe
+from .loaded import LoadedRecipe
 
 
 def _listed(items: list[str]) -> str:

@@ -13,8 +13,8 @@ from .aliases import MODEL_ALIASES, alias_hint, is_alias_like, looks_like_hub_id
 from .check import _err, check
 from .datasets import dataset_heads, datasets
 from .errors import Problem, did_you_mean, one_of
+from .loaded import LoadedRecipe
 from .registry import config_class
-from .validate import LoadedRecipe
 
 
 def _case_hint(name: str, names: list[str]) -> str | None:

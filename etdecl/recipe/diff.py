@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .load import PathKey, dotted
-from .validate import LoadedRecipe, canonical_dict
+from .loaded import LoadedRecipe, canonical_dict
 
 
 @dataclass(frozen=True)

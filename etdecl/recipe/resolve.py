@@ -241,7 +241,7 @@ def apply_overrides(tree: Tree, overrides: list[str],
     A bad override raises RecipeError, or with `collect` is added to it while the good ones
     still apply (so the recipe's own problems are reported in the same run).
     """
-    from .validate import wants_text  # validate imports this module
+    from .annotations import wants_text  # annotations imports the schema, not this module
 
     problems: list[Problem] = []
     for spec in overrides:

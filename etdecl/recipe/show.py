@@ -17,7 +17,7 @@ from ruamel.yaml.resolver import VersionedResolver
 from ruamel.yaml.scalarstring import SingleQuotedScalarString
 
 from .load import PathKey
-from .validate import LoadedRecipe, canonical_dict
+from .loaded import LoadedRecipe, canonical_dict
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _RESOLVERS = [VersionedResolver(version=v) for v in ((1, 1), (1, 2))]

@@ -5,14 +5,15 @@ Run by the launcher before any process starts, and again inside each worker as a
 
 from __future__ import annotations
 
+from .batch_math import batch_layout
 from .errors import Problem, RecipeError
-from .validate import LoadedRecipe
+from .loaded import LoadedRecipe
 
 
 def layout(loaded: LoadedRecipe, world: int) -> tuple[int, int, int]:
     """(dp, tp, pp) for this many processes; dp is what is left after tp × pp."""
-    p = loaded.recipe.parallel
-    return max(1, world // (p.tp * p.pp)), p.tp, p.pp
+    b = batch_layout(loaded.recipe.parallel, loaded.recipe.train, world)
+    return b.dp, b.tp, b.pp
 
 
 def world_problems(loaded: LoadedRecipe, world: int) -> list[Problem]:
@@ -32,9 +33,9 @@ def world_problems(loaded: LoadedRecipe, world: int) -> list[Problem]:
             loc=where("parallel", "tp" if p.tp > 1 else "pp"), path="parallel",
             expected=f"a multiple of {p.tp * p.pp} processes", found=str(world)))
         return problems
-    dp = world // (p.tp * p.pp)
+    b = batch_layout(p, t, world)
+    dp, micro = b.dp, b.micro
     if p.pp > 1:
-        micro = p.microbatches or p.pp
         if t.batch_size % (dp * micro):
             problems.append(Problem(
                 f"train.batch_size ({t.batch_size}) must be divisible by the data-parallel size "

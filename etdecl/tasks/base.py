@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ..components.outputs import EncoderOutput
-from ..data.readers import DataError
+from ..datafiles.readers import DataError
 
 TOKEN_PAD = {"tags": -100}
 """Padding value of per-token arrays (-1 unless named here; -100 is the loss's ignore index)."""

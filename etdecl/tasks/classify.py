@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..components.outputs import EncoderOutput
-from ..data.readers import DataError
+from ..datafiles.readers import DataError
 from ..recipe.schema_components import ClassifyHead, MatchHead
 from .base import Example, Features, Task, flat_features, label_name, row_text, row_value
 

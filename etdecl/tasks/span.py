@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..components.outputs import EncoderOutput
-from ..data.readers import DataError
+from ..datafiles.readers import DataError
 from ..recipe.schema_components import SpanHead as SpanConfig
 from .base import Example, Features, Task, flat_features, row_text, row_value
 from .spans import SpanFeatures, build_span_features, decode_examples

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..components.outputs import EncoderOutput
-from ..data.readers import DataError
+from ..datafiles.readers import DataError
 from ..recipe.schema_components import TagHead as TagConfig
 from ..recipe.tag_schemes import scheme_problem
 from .base import Example, Features, Task, flat_features, row_value

@@ -30,7 +30,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from etdecl.data.examples import load_splits
-from etdecl.data.readers import DataError, Row, iter_rows
+from etdecl.datafiles.readers import DataError, Row, iter_rows
 from etdecl.recipe.errors import RecipeError
 from etdecl.recipe.validate import load_recipe
 

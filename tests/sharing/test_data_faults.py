@@ -11,7 +11,7 @@ import pytest
 from sharing_support import run_together, synthetic_rows, tiny_recipe
 
 from etdecl.data.examples import load_splits
-from etdecl.data.readers import DataError, iter_rows
+from etdecl.datafiles.readers import DataError, iter_rows
 from etdecl.recipe.validate import load_recipe
 
 BAD_LINE = 7  # past the first rows, which `validate` already peeks at: training must find it

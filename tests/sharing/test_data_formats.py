@@ -15,7 +15,7 @@ import pytest
 from fuzz_data import RECIPE, folder
 
 from etdecl.data.examples import load_splits
-from etdecl.data.readers import DataError, iter_rows
+from etdecl.datafiles.readers import DataError, iter_rows
 from etdecl.recipe.errors import RecipeError
 from etdecl.recipe.validate import load_recipe
 

@@ -12,7 +12,7 @@ import torch
 
 from etdecl.components.small_encoders import BiLSTM, make_embedding
 from etdecl.data.collate import collate
-from etdecl.data.readers import DataError
+from etdecl.datafiles.readers import DataError
 from etdecl.tasks.base import Example
 from etdecl.tasks.classify import ClassifyTask, MatchTask
 from etdecl.tasks.span import SpanTask

@@ -14,8 +14,8 @@ from training_support import TINY_RECIPE, synthetic_rows, write_jsonl
 
 from etdecl.data import tokens
 from etdecl.data.examples import load_splits
-from etdecl.data.readers import DataError, iter_rows
 from etdecl.data.tokens import DatasetFeatures, TrainBatches, encode_cached, eval_batches
+from etdecl.datafiles.readers import DataError, iter_rows
 from etdecl.recipe import load_recipe
 from etdecl.tasks.base import Features
 
