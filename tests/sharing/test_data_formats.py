@@ -96,7 +96,8 @@ FAILS = {  # name: (file name, bytes, line, what the message must say)
                         "cannot read gzip-compressed data past this line: it ends too early"),
     "a corrupt .bz2": ("d.csv", b"BZh91AY&SY" + bytes(40), 1, "bzip2-compressed data"),
     "a JSON array in a .json file": ("d.json", b'[\n{"text": "a", "label": "pos"}\n]\n', 1,
-                                     "not JSON Lines: the file is one JSON document spread over lines"),
+                                     "not JSON Lines: the file is one JSON document spread "
+                                     "over lines"),
     "duplicate header names": ("d.csv", b"text,label,text\na,pos,b\n", 1,
                                "duplicate column name 'text' in the header (columns 1 and 3)"),
     "semicolon rows under a comma header": ("d.csv", b"text,label\na;pos\n", 2,
