@@ -50,12 +50,13 @@ def main() -> None:
     sampler.running = False
     sampler.join()
     r = loaded.recipe
-    enc = r.encoders[trainer.compiled.encoder]
-    shape = encoder_shape(enc, loaded.origin_dir("encoders", trainer.compiled.encoder, "model"))
-    labels = len(r.heads[trainer.compiled.head].labels)
+    name = next(iter(r.encoders))
+    shape = encoder_shape(r.encoders[name], loaded.origin_dir("encoders", name, "model"))
+    head = next(iter(r.heads.values()))
+    labels = len(head.labels)
     parts = bert_part_sizes(shape, head=shape.hidden * labels + labels)
     micro_batch = trainer.batches.global_batch // trainer.strategy.dp_size
-    seq = typical_length(trainer.train_enc.lengths(), micro_batch, r.data.max_length)
+    seq = typical_length(trainer.data.train[0].feats.lengths(), micro_batch, r.data.max_length)
     est = plan_ranks(r.parallel, shape, parts, dist.get_world_size(), r.train.batch_size,
                      r.train.grad_accum, seq)[dist.get_rank()]
     Path(f"{out}.rank{dist.get_rank()}").write_text(json.dumps({

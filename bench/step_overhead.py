@@ -57,7 +57,8 @@ def main() -> None:
 
     from etdecl.engine.launch import init_distributed
     from etdecl.engine.schedule import LinearWarmupDecay
-    from etdecl.engine.trainer import Trainer, _no_decay
+    from etdecl.engine.optim import no_decay as _no_decay
+    from etdecl.engine.trainer import Trainer
     from etdecl.quiet import quiet_third_party
     from etdecl.recipe import load_recipe
 
@@ -86,8 +87,8 @@ def main() -> None:
     def bare_step(micro):
         bare.train()
         for batch in micro:
-            logits = bare(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
-            loss = F.cross_entropy(logits, batch["labels"]) / len(micro)
+            logits = bare(**batch)["cls.logits"]
+            loss = F.cross_entropy(logits, batch["cls.label"]) / len(micro)
             loss.backward()
         torch.nn.utils.clip_grad_norm_(bare.parameters(), t.clip_grad_norm)
         opt.step()
