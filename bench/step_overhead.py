@@ -56,8 +56,8 @@ def main() -> None:
     from torch.optim.lr_scheduler import LambdaLR
 
     from etdecl.engine.launch import init_distributed
-    from etdecl.engine.schedule import LinearWarmupDecay
     from etdecl.engine.optim import no_decay as _no_decay
+    from etdecl.engine.schedule import LinearWarmupDecay
     from etdecl.engine.trainer import Trainer
     from etdecl.quiet import quiet_third_party
     from etdecl.recipe import load_recipe
