@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from task_rows import tag_rows
-from training_support import read_metrics, run_cli, synthetic_rows, write_jsonl
+from training_support import TINY_ENCODER, read_metrics, run_cli, synthetic_rows, write_jsonl
 
 pytestmark = pytest.mark.dist
 
@@ -18,13 +18,7 @@ data:
     sent: {train: {path: sent-train.jsonl}, dev: {path: sent-dev.jsonl}}
     ner: {train: {path: ner-train.jsonl}, dev: {path: ner-dev.jsonl}}
 encoders:
-  enc:
-    type: hf
-    tokenizer: minilm-l6
-    pooling: mean
-    config: {model_type: bert, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4,
-             intermediate_size: 64, vocab_size: 30522, max_position_embeddings: 64,
-             hidden_dropout_prob: 0.0, attention_probs_dropout_prob: 0.0}
+""" + TINY_ENCODER + """\
 heads:
   sentiment: {type: classify, input: enc, data: sent, labels: [neg, pos], dropout: 0.0}
   entities: {type: tag, input: enc, data: ner, dropout: 0.0,

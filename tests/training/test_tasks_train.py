@@ -8,17 +8,7 @@ from pathlib import Path
 
 import pytest
 from task_rows import pair_rows, span_rows, tag_rows
-from training_support import read_metrics, run_cli, synthetic_rows, write_jsonl
-
-TINY_ENCODER = """\
-  enc:
-    type: hf
-    tokenizer: minilm-l6
-    pooling: mean
-    config: {model_type: bert, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4,
-             intermediate_size: 64, vocab_size: 30522, max_position_embeddings: 64,
-             hidden_dropout_prob: 0.0, attention_probs_dropout_prob: 0.0}
-"""
+from training_support import TINY_ENCODER, read_metrics, run_cli, synthetic_rows, write_jsonl
 
 TRAIN = """\
 train: {epochs: %d, batch_size: 16, lr: 3.0e-3, warmup: 0.1, log_every: 1, seed: 3%s}

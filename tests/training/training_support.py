@@ -78,6 +78,18 @@ train:
 """
 
 
+TINY_ENCODER = """\
+  enc:
+    type: hf
+    tokenizer: minilm-l6
+    pooling: mean
+    config: {model_type: bert, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4,
+             intermediate_size: 64, vocab_size: 30522, max_position_embeddings: 64,
+             hidden_dropout_prob: 0.0, attention_probs_dropout_prob: 0.0}
+"""
+"""A tiny random BERT reading MiniLM's word pieces, as a recipe's `encoders:` entry."""
+
+
 def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
     env = dict(
         os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2")
