@@ -79,7 +79,7 @@ class ClassifyTask(Task):
         labels = self.labels
         if raw not in labels:
             raise DataError(file, line,
-                            f"label '{raw}' is not one of head '{self.name}''s labels "
+                            f"label '{raw}' is not one of the head's labels "
                             f"({', '.join(labels)})", "label not among the head's labels")
         return labels.index(raw)
 

@@ -87,8 +87,8 @@ class TagTask(Task):
         labels = self.labels
         unknown = sorted({t for t in tags if t not in labels})
         if unknown:
-            raise DataError(file, line, f"tag '{unknown[0]}' is not one of head "
-                            f"'{self.name}''s labels ({', '.join(labels)})",
+            raise DataError(file, line, f"tag '{unknown[0]}' is not one of the head's labels "
+                            f"({', '.join(labels)})",
                             "tag not among the head's labels")
         problem = scheme_problem(tags, self.cfg.scheme)
         if problem:

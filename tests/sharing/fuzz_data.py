@@ -252,14 +252,14 @@ def check_validate_and_training(name: str, policy: str) -> str:
             assert "Traceback" not in problem.render()
     loaded = load_recipe(recipe, check_data=False)
     try:
-        splits = load_splits(loaded, LABELS)
+        splits = load_splits(loaded)
     except DataError as err:
         located(err, str(data))
         return outcome
     assert splits.train or splits.dev
     for ex in splits.train:
-        assert ex.file == str(data) and ex.line >= 1 and ex.label in (0, 1)
-        ex.text.encode("utf-8")  # text a tokenizer can take (no lone surrogate)
+        assert ex.file == str(data) and ex.line >= 1 and ex.targets["cls"] in (0, 1)
+        ex.inputs["text"].encode("utf-8")  # text a tokenizer can take (no lone surrogate)
     return outcome
 
 

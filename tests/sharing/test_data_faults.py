@@ -91,7 +91,7 @@ def test_training_data_loading_names_the_file_and_line(tmp_path: Path, kind: str
     loaded = load_recipe(recipe)  # validate sees only good rows
     line, says = ERRORS[kind]
     with pytest.raises(DataError) as info:
-        load_splits(loaded, ["neg", "pos"])
+        load_splits(loaded)
     assert (info.value.file, info.value.line) == (str(data), line)
     assert str(info.value).startswith(f"{data}:{line}: data error: ") and says in str(info.value)
 

@@ -136,9 +136,9 @@ def test_a_lone_surrogate_is_a_located_error_not_a_tokenizer_crash(field: str) -
     recipe.write_text(text.replace("label: label}", "label: label, text_pair: pair}"))
     loaded = load_recipe(recipe)
     with pytest.raises(DataError) as info:
-        load_splits(loaded, ["neg", "pos"])
+        load_splits(loaded)
     assert (info.value.file, info.value.line) == (str(path), 2)
     assert "holds a lone surrogate (\\ud800), which is not text" in info.value.message
     skipped = load_recipe(recipe, ["data.on_bad_row=skip"])
-    splits = load_splits(skipped, ["neg", "pos"])
+    splits = load_splits(skipped)
     assert sum(splits.skipped.values()) == 1

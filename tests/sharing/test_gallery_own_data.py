@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 from sharing_support import ROOT, run_together, synthetic_rows, write_jsonl
+from task_rows import span_rows, tag_rows
 
+from etdecl.recipe.datasets import dataset_heads, datasets
 from etdecl.recipe.validate import load_recipe
 
 RECIPES = ROOT / "recipes"
@@ -16,36 +18,49 @@ SHIPPED = sorted(p.stem for p in RECIPES.glob("*.yaml") if not p.name.startswith
 
 TINY = ("{$replace: true, type: hf, tokenizer: minilm-l6, pooling: mean, config: "
         "{model_type: bert, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, "
-        "intermediate_size: 64, max_position_embeddings: 128}}")
+        "intermediate_size: 64, max_position_embeddings: 512}}")
+
+
+def _rows(head, fields, n: int, seed: int) -> list[dict]:
+    """Rows in the shape a head's task reads, under the parent's field names and labels."""
+    if head.type == "tag":
+        return [{fields.tokens: r["tokens"], fields.tags: r["tags"]} for r in tag_rows(n, seed)]
+    if head.type == "span":
+        return [{fields.question: r["question"], fields.context: r["context"],
+                 fields.answers: r["answers"]} for r in span_rows(n, seed)]
+    out = []
+    for row in synthetic_rows(n, seed):
+        mine = {fields.text: row["text"], fields.label: head.labels[row["label"] == "pos"]}
+        if fields.text_pair:
+            mine[fields.text_pair] = row["text"]
+        if fields.domain:
+            mine[fields.domain] = row["domain"]
+        out.append(mine)
+    return out
 
 
 def own_data_child(name: str, folder: Path) -> tuple[Path, int]:
     """A child of gallery recipe `name` on local JSONL files with the parent's field names and
-    labels; returns it and the processes its parallel plan is written for."""
+    labels (every dataset of a multi-dataset recipe); returns it and the processes its
+    parallel plan is written for."""
     parent = load_recipe(RECIPES / f"{name}.yaml", check_data=False).recipe
-    fields = parent.data.fields
-    [head] = parent.heads.values()
-
-    def rows(n: int, seed: int) -> list[dict]:
-        out = []
-        for row in synthetic_rows(n, seed):
-            mine = {fields.text: row["text"], fields.label: head.labels[row["label"] == "pos"]}
-            if fields.text_pair:
-                mine[fields.text_pair] = row["text"]
-            if fields.domain:
-                mine[fields.domain] = row["domain"]
-            out.append(mine)
-        return out
-
     folder.mkdir(parents=True, exist_ok=True)
-    write_jsonl(folder / "own.jsonl", rows(48, 1))
-    write_jsonl(folder / "own-dev.jsonl", rows(16, 2))
+    data = ""
+    for ds, heads in dataset_heads(parent).items():
+        view = datasets(parent)[ds]
+        head = parent.heads[heads[0]]
+        write_jsonl(folder / f"{ds}.jsonl", _rows(head, view.fields, 48, 1))
+        write_jsonl(folder / f"{ds}-dev.jsonl", _rows(head, view.fields, 16, 2))
+        sources = (f"train: {{$replace: true, path: {ds}.jsonl}}, "
+                   f"dev: {{$replace: true, path: {ds}-dev.jsonl}}")
+        data += (f"  {sources.replace(', dev', chr(10) + '  dev')}\n" if not parent.data.sets
+                 else f"    {ds}: {{{sources}, where: {{$replace: true}}}}\n")
+    data = ("data:\n" + data + "  where: {$replace: true}\n") if not parent.data.sets else (
+        "data:\n  sets:\n" + data)
     encoders = "".join(f"  {enc}: {TINY}\n" for enc in parent.encoders)
     child = folder / "child.yaml"
     child.write_text(
-        f"extends: gallery:{name}\nname: own-{name}\n"
-        "data:\n  train: {path: own.jsonl}\n  dev: {path: own-dev.jsonl}\n"
-        "  where: {$replace: true}\n"
+        f"extends: gallery:{name}\nname: own-{name}\n" + data +
         f"encoders:\n{encoders}"
         "train: {epochs: 1, max_steps: 2, batch_size: 8, eval_every: 2, log_every: 1}\n")
     return child, parent.parallel.world_size or 1
@@ -55,11 +70,11 @@ def own_data_child(name: str, folder: Path) -> tuple[Path, int]:
 def test_child_on_own_data_validates(name: str, tmp_path: Path) -> None:
     child, _ = own_data_child(name, tmp_path)
     loaded = load_recipe(child)
-    data = loaded.recipe.data
-    assert data.train.path == "own.jsonl" and data.dev.path == "own-dev.jsonl"
-    for src in (data.train, data.dev):  # nothing of a parent's package source survives
-        assert (src.package, src.resource, src.limit) == (None, None, None)
-    assert data.where == {}
+    for ds, view in datasets(loaded.recipe).items():
+        assert view.train.path == f"{ds}.jsonl" and view.dev.path == f"{ds}-dev.jsonl"
+        for src in (view.train, view.dev):  # nothing of a parent's source survives
+            assert (src.package, src.resource, src.limit) == (None, None, None)
+        assert view.where == {}
     for enc in loaded.recipe.encoders.values():
         assert enc.model is None and enc.config["hidden_size"] == 32
     assert loaded.warnings == []

@@ -143,5 +143,5 @@ def test_bad_rows_are_located() -> None:
         span.read_target({"context": "abc def", "answers": {"text": ["def"],
                                                             "answer_start": [2]}}, "f", 1)
     cls = _task("classify")
-    with pytest.raises(DataError, match="label 'maybe' is not one of head 'h''s labels"):
+    with pytest.raises(DataError, match="label 'maybe' is not one of the head's labels"):
         cls.read_target({"label": "maybe"}, "f", 1)
