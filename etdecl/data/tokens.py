@@ -85,12 +85,23 @@ class DatasetFeatures:
     """Other tokenizers' features of the same examples, by batch-key suffix."""
     suffix: str = ""
     """Batch-key suffix of `feats`' tokenizer (empty for the graph's first tokenizer)."""
+    domains: dict[str, int] = field(default_factory=dict)
+    """Domain name → id, shared by every dataset of the run (`domain` in batches; -1: none)."""
+
+    def __post_init__(self) -> None:
+        ids = [self.domains.get(e.domain, -1) if e.domain is not None else -1
+               for e in self.examples]
+        self._domain_ids = np.asarray(ids, dtype=np.int64)
 
     def batch(self, index: np.ndarray | Sequence[int],
               with_targets: bool = True) -> dict[str, torch.Tensor]:
+        """Padded tensors of these features, with their dataset id and each one's domain id,
+        so selectors, domain towers and per-example weights can address them."""
         out = collate(self.feats, index, self.pad_id, self.tasks, with_targets, self.extra,
                       self.suffix)
         out["dataset"] = torch.full((len(out["index"]),), self.index, dtype=torch.long)
+        if len(self._domain_ids):
+            out["domain"] = torch.from_numpy(self._domain_ids[self.feats.example[out["index"]]])
         return out
 
 

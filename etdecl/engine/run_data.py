@@ -19,13 +19,16 @@ class RunData:
     dev: list[DatasetFeatures]
     splits: dict[str, Splits] = field(default_factory=dict)
     skipped: Counter = field(default_factory=Counter)
+    domains: dict[str, int] = field(default_factory=dict)
+    """Domain name → the id batches carry, over every dataset of the run."""
 
     def sizes(self) -> dict[int, int]:
         return {d.index: len(d.examples) for d in self.train}
 
 
 def dataset_features(compiled: CompiledModel, name: str, index: int, examples, selection: str,
-                     max_length: int, use_cache: bool = True) -> DatasetFeatures:
+                     max_length: int, use_cache: bool = True,
+                     domains: dict[str, int] | None = None) -> DatasetFeatures:
     """Features of one split of one dataset: its first head's task encodes with its encoder's
     tokenizer; the other tokenizers its heads read give aligned copies (one-to-one tasks)."""
     heads = compiled.dataset_heads[name]
@@ -41,7 +44,8 @@ def dataset_features(compiled: CompiledModel, name: str, index: int, examples, s
             encode_cached(examples, tasks[0], other, max_length, selection, use_cache),
             other.pad_token_id or 0)
     return DatasetFeatures(name, index, feats, tasks, tok.pad_token_id or 0, list(examples),
-                           extra, tokenizer_suffix(main_tk, compiled.primary_tokenizer))
+                           extra, tokenizer_suffix(main_tk, compiled.primary_tokenizer),
+                           domains or {})
 
 
 def prepare(loaded: LoadedRecipe, compiled: CompiledModel, is_main: bool,
@@ -51,14 +55,18 @@ def prepare(loaded: LoadedRecipe, compiled: CompiledModel, is_main: bool,
     def build() -> RunData:
         data = RunData([], [])
         max_len = loaded.recipe.data.max_length
-        for i, name in enumerate(compiled.dataset_heads):
+        for name in compiled.dataset_heads:
             tasks = [compiled.tasks[h] for h in compiled.dataset_heads[name]]
-            splits = load_splits(loaded, name, tasks)
-            data.splits[name] = splits
+            data.splits[name] = splits = load_splits(loaded, name, tasks)
             data.skipped.update(splits.skipped)
+        names = sorted({e.domain for s in data.splits.values() for e in s.train + s.dev
+                        if e.domain is not None})
+        data.domains = {d: i for i, d in enumerate(names)}
+        for i, (name, splits) in enumerate(data.splits.items()):
             for part in ("train", "dev"):
                 getattr(data, part).append(dataset_features(
-                    compiled, name, i, getattr(splits, part), splits.sources[part], max_len))
+                    compiled, name, i, getattr(splits, part), splits.sources[part], max_len,
+                    domains=data.domains))
         return data
 
     if is_main:

@@ -242,3 +242,20 @@ def test_two_datasets_mix_and_resume_by_step():
         assert len(flat[: per * 16]) == len(set(flat[: per * 16]))
     resumed = [_ids(b[0]) for b in batches.epoch(0, start_step=5)]
     assert resumed == [_ids(m) for m in steps[5:]]
+
+
+def test_batches_carry_dataset_example_and_domain_ids(tiny_recipe):
+    """Selectors, domain towers and per-example weights address examples through these."""
+    from etdecl.compile import compile_recipe
+    from etdecl.engine.run_data import prepare
+
+    loaded = load_recipe(tiny_recipe())
+    compiled = compile_recipe(loaded)
+    data = prepare(loaded, compiled, True)
+    assert data.domains == {"a": 0, "b": 1}
+    ds = data.train[0]
+    batch = ds.batch(np.arange(10))
+    assert batch["dataset"].tolist() == [0] * 10
+    assert batch["index"].tolist() == list(range(10))
+    want = [data.domains[ds.examples[i].domain] for i in batch["example"].tolist()]
+    assert batch["domain"].tolist() == want
