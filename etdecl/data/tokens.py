@@ -101,7 +101,8 @@ class DatasetFeatures:
                       self.suffix)
         out["dataset"] = torch.full((len(out["index"]),), self.index, dtype=torch.long)
         if len(self._domain_ids):
-            out["domain"] = torch.from_numpy(self._domain_ids[self.feats.example[out["index"]]])
+            rows = self.feats.example[np.asarray(index, dtype=np.int64)]
+            out["domain"] = torch.from_numpy(self._domain_ids[rows])
         return out
 
 

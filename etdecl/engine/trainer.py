@@ -76,10 +76,13 @@ class Trainer:
             torch.use_deterministic_algorithms(True)
         compiled = compile_recipe(self.loaded)
         self.compiled = compiled
-        several = len(compiled.dataset_heads) > 1
-        self.strategy = st = make_strategy(self.recipe.parallel, t, find_unused=several)
         barrier = dist.barrier if self.world > 1 else (lambda: None)
         self.data = prepare(self.loaded, compiled, self.is_main, barrier)
+        # DDP must be told when some dataset's batches leave a head unused (a head whose
+        # encoder or view those batches lack); a flag it would otherwise pay for every step
+        every = set(compiled.tasks)
+        idle = any(set(compiled.model.runnable(d.batch([0]))) != every for d in self.data.train)
+        self.strategy = st = make_strategy(self.recipe.parallel, t, find_unused=idle)
         self.batches = TrainBatches(
             self.data.train, t.batch_size, st.dp_size, st.dp_rank, t.grad_accum, t.seed,
             t.epochs, t.mixing, t.mixing_temperature,
