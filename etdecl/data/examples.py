@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..datafiles.readers import DataError, Row, iter_rows
+from ..datafiles.values import as_text as _norm
 from ..recipe.datasets import DatasetView, SourceError, dataset_heads, datasets, locate
 from ..recipe.loaded import LoadedRecipe
 from ..tasks.base import Example, Task
@@ -61,8 +62,6 @@ def _keep(row: Row, where: dict[str, set[str]]) -> bool:
     return True
 
 
-def _norm(v: object) -> str:
-    return str(v).lower() if isinstance(v, bool) else str(v)
 
 
 def _domain(row: Row, view: DatasetView, required: bool = True) -> str | None:

@@ -20,16 +20,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..recipe.split_archive import etdecl_cache
 from ..tasks.base import Example, Features, Task
 from .collate import collate
 from .mixing import batch_numbers, schedule
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("ETDECL_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "etdecl"
-    )
-    return Path(root) / "tokens"
+    return etdecl_cache() / "tokens"
 
 
 def tokenizer_hash(tokenizer) -> str:

@@ -19,6 +19,7 @@ from ..compile.graph import CompiledModel, compile_recipe
 from ..data.examples import row_example
 from ..data.tokens import DatasetFeatures
 from ..datafiles.readers import DataError, iter_rows
+from ..datafiles.values import as_text
 from ..recipe.datasets import DatasetView, datasets
 from ..recipe.loaded import LoadedRecipe
 from ..recipe.validate import load_recipe
@@ -104,12 +105,11 @@ def pick_dataset(run: LoadedRun, name: str | None) -> DatasetView:
 def _rows(run: LoadedRun, view: DatasetView, path: Path, with_targets: bool,
           start: int = 0) -> Iterator[Any]:
     tasks = [run.compiled.tasks[h] for h in run.compiled.dataset_heads[view.name]]
-    where = {k: {str(v).lower() if isinstance(v, bool) else str(v) for v in vs}
-             for k, vs in view.where.items()} if with_targets else {}
+    where = {k: {as_text(v) for v in vs} for k, vs in view.where.items()} if with_targets else {}
     index = start
     for row in iter_rows(path, str(path)):
         values = row.values
-        if any(k in values and str(values[k]) not in ok for k, ok in where.items()):
+        if any(k in values and as_text(values[k]) not in ok for k, ok in where.items()):
             continue
         yield row, row_example(row, view, tasks, index, with_targets)
         index += 1

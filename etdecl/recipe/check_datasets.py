@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..datafiles.values import as_text as _norm
 from .check import _err, _inherited, _placed, check, data_check
 from .datasets import DatasetView, SourceError, dataset_heads, datasets, locate
 from .errors import Problem, did_you_mean, one_of
@@ -161,9 +162,6 @@ def data_fields_present(lr: LoadedRecipe) -> Iterator[Problem]:
                                hint=did_you_mean(field, present))
 
 
-def _norm(value: object) -> str:
-    """A data value as training compares it (`true`, not `True`)."""
-    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _listed(items: list[str]) -> str:

@@ -36,11 +36,16 @@ class SplitArchiveError(LookupError):
     pass
 
 
-def cache_root() -> Path:
+def etdecl_cache() -> Path:
+    """etdecl's cache folder: $ETDECL_CACHE, else $XDG_CACHE_HOME/etdecl or ~/.cache/etdecl."""
     root = os.environ.get("ETDECL_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "etdecl"
     )
-    return Path(root) / "models"
+    return Path(root)
+
+
+def cache_root() -> Path:
+    return etdecl_cache() / "models"
 
 
 def part_file(dist_name: str, suffix: str) -> Path:

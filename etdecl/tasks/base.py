@@ -23,6 +23,7 @@ from torch import nn
 
 from ..components.outputs import EncoderOutput
 from ..datafiles.readers import DataError
+from ..datafiles.values import as_text
 
 TOKEN_PAD = {"tags": -100}
 """Padding value of per-token arrays (-1 unless named here; -100 is the loss's ignore index)."""
@@ -136,7 +137,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 def label_name(raw: Any) -> str:
     """Labels are compared as strings; JSON booleans as YAML spells them."""
-    return str(raw).lower() if isinstance(raw, bool) else str(raw)
+    return as_text(raw)
 
 
 class Task(ABC):
