@@ -82,6 +82,15 @@ class TrainConfig(Section):
     by size^(1/mixing_temperature), or in turn."""
     mixing_temperature: Annotated[float, Field(ge=1.0)] = 2.0
     """Temperature of `mixing: temperature` (1 is proportional; larger flattens)."""
+    batching: Literal["random", "bucketed"] = "random"
+    """How each epoch's order groups examples into batches: `random`, or `bucketed` (batches of
+    similar length, shuffled at the batch level, so less padding is computed)."""
+    bucket_window: Annotated[int, Field(ge=1)] = 50
+    """With `bucketed`: how many global batches are drawn at random and then sorted by length
+    together (larger: less padding, less randomness)."""
+    compile: bool = False
+    """Compile the model's forward and backward with torch.compile (falls back to eager, with a
+    message, where a plugin or graph cannot be compiled)."""
     seed: int = 42
     """Seed of initialisation, shuffling and dropout."""
     deterministic: bool = True
