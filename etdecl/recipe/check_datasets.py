@@ -84,8 +84,8 @@ def _readable(src) -> bool:
 def peek(lr: LoadedRecipe, view: DatasetView, split: str, on_bad=None):
     """(shown, first rows) of a split's file, None when it has no readable source here, or a
     located Problem (warning) saying why it could not be read. Raises DataError for a file
-    that cannot be read at all."""
-    from ..datafiles.readers import peek_rows
+    that cannot be read at all. Each file is read once per process (`peek_cache`)."""
+    from ..datafiles.peek_cache import peek_rows_once
 
     src = getattr(view, split)
     if not _readable(src):
@@ -99,7 +99,7 @@ def peek(lr: LoadedRecipe, view: DatasetView, split: str, on_bad=None):
         return Problem(f"data file not found (checked at training time): {shown}",
                        loc=lr.where(*view.path, split), path=_dotted((*view.path, split)),
                        severity="warning")
-    return shown, peek_rows(path, shown, src.format, on_bad_line=on_bad)
+    return shown, peek_rows_once(path, shown, src.format, on_bad_line=on_bad)
 
 
 def _roles(lr: LoadedRecipe, view: DatasetView) -> list[tuple[tuple, str]]:

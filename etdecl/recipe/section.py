@@ -13,5 +13,5 @@ class Section(BaseModel):
     """Base of every recipe section: unknown keys are errors, values are immutable once read."""
 
     model_config = ConfigDict(
-        extra="forbid", frozen=True, strict=True, use_attribute_docstrings=True
+        extra="forbid", frozen=True, strict=True, use_attribute_docstrings=True, defer_build=True
     )
