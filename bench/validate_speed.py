@@ -34,14 +34,14 @@ ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("torch", "transformers", "colossalai", "numpy")
 SHARED_DATA = "${ETDECL_SHARED_DATA:-../../shared/data}"
 
-PROBE = """
+PROBE = f"""
 import json, sys
 from typer.testing import CliRunner
 from etdecl.cli import app
 r = CliRunner().invoke(app, ["validate", sys.argv[1]])
-print(json.dumps({"exit": r.exit_code,
-                  "heavy": sorted(m for m in sys.modules if m.split('.')[0] in %r)}))
-""" % (HEAVY,)
+print(json.dumps({{"exit": r.exit_code,
+                  "heavy": sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})}}))
+"""
 
 
 def shared_data() -> Path:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,14 +75,24 @@ def package_dir(package: str) -> Path | None:
     parts = package.split(".")
     if not all(part.isidentifier() for part in parts):
         return None
-    try:
-        spec = importlib.util.find_spec(parts[0])
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    folder = Path(next(iter(spec.submodule_search_locations))).joinpath(*parts[1:])
+    key = (parts[0], tuple(sys.path))
+    top = _FOUND.get(key)
+    if top is None or not top.is_dir():
+        try:
+            spec = importlib.util.find_spec(parts[0])
+        except (ImportError, ValueError):
+            return None
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        top = _FOUND[key] = Path(next(iter(spec.submodule_search_locations)))
+    folder = top.joinpath(*parts[1:])
     return folder if folder.is_dir() else None
+
+
+_FOUND: dict[tuple[str, tuple[str, ...]], Path] = {}
+"""Packages found so far in this process, by name and `sys.path` (a `validate` run looks up
+the same few packages for every recipe). Only found ones: a package installed during the run
+is still found on the next look-up."""
 
 
 def is_alias_like(name: str) -> bool:

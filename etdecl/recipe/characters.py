@@ -271,5 +271,7 @@ def override_character_problems(tree: Any) -> list[Problem]:
     valid recipe never holds what its saved form would be refused for."""
     from .load import dotted
 
+    if not any(origin.startswith("--set") for origin in tree.origins.values()):
+        return []  # nothing came from `--set` (a file's own values were checked on reading)
     return value_problems(tree.data, tree.keys, tree.where, dotted, None,
                           only=lambda path: tree.origins.get(path, "").startswith("--set"))

@@ -8,6 +8,7 @@ here, and `--set` overrides are applied last. Nothing in this package imports to
 from __future__ import annotations
 
 import codecs
+import copy
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +82,16 @@ def dotted(path: PathKey) -> str:
 def _yaml() -> YAML:
     y = YAML(typ="rt")
     y.allow_duplicate_keys = False
+    return y
+
+
+def _reader() -> YAML:
+    """The round-trip loader (positions of every node) without its comment-keeping scanner:
+    recipes are read, never written back, and gathering comments was a fifth of parsing."""
+    from ruamel.yaml.scanner import Scanner
+
+    y = _yaml()
+    y.Scanner = Scanner
     return y
 
 
@@ -293,8 +304,21 @@ def _first_complex_key(text: str) -> Any:
     return min(marks, key=lambda m: (m.line, m.column)) if marks else None
 
 
+_PARSED: dict[tuple[str, str], Tree] = {}
+"""Trees already parsed in this process, by (file as shown, text): a parent recipe that many
+recipes extend (`extends: quickstart.yaml`) is parsed once per `validate` run, not once each."""
+
+
 def parse_text(text: str, file: str) -> Tree:
-    """Parse one YAML document. Raises RecipeError with located problems."""
+    """Parse one YAML document. Raises RecipeError with located problems. A text parsed before
+    in this process comes back as a fresh copy of its tree (callers merge into trees)."""
+    done = _PARSED.get((file, text))
+    if done is None:
+        done = _PARSED[(file, text)] = _parse_text(text, file)
+    return Tree(copy.deepcopy(done.data), dict(done.keys), dict(done.values), dict(done.origins))
+
+
+def _parse_text(text: str, file: str) -> Tree:
     tree = Tree(data=None)
     unseen = suspicious_characters(text, file)
     if unseen:  # they make YAML read something else than is shown: name them, not the effects
@@ -303,7 +327,7 @@ def parse_text(text: str, file: str) -> Tree:
     if tags:
         raise RecipeError(tags)
     try:
-        docs = list(_yaml().load_all(io.StringIO(text)))
+        docs = list(_reader().load_all(io.StringIO(text)))
     except YAMLError as err:
         raise RecipeError([yaml_problem(err, file, text)]) from None
     except Exception as err:  # ruamel raises a few non-YAMLError types on odd input

@@ -38,10 +38,23 @@ def model_config(name: str, base: Path) -> dict | None:
     if alias is not None and alias.config:
         return dict(alias.config)
     try:
-        raw = json.loads((resolve_model(name, base) / "config.json").read_text())
+        raw = _read_json(resolve_model(name, base) / "config.json")
     except (LookupError, OSError, ValueError):
         return None
-    return raw if isinstance(raw, dict) else None
+    return dict(raw) if isinstance(raw, dict) else None
+
+
+_READ: dict[tuple[str, int, int], object] = {}
+
+
+def _read_json(path: Path) -> object:
+    """A JSON file's content, read once per process while its size and mtime stay the same
+    (every recipe of a `validate` run on the same model reads the same config.json)."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _READ:
+        _READ[key] = json.loads(path.read_text())
+    return _READ[key]
 
 
 def encoder_shape(cfg: HFEncoder, base: Path) -> EncoderShape | None:
