@@ -10,7 +10,8 @@ from typing import Annotated
 
 import typer
 
-from .commands._console import out, say
+from .commands import _console
+from .commands._console import say
 from .commands._flags import hide_flag_types
 from .recipe.errors import RecipeError
 
@@ -161,7 +162,7 @@ def plan(
     from .plan import print_plan
 
     try:
-        print_plan(loaded, world_size=nproc, console=out)
+        print_plan(loaded, world_size=nproc, console=_console.out)
     except (RecipeError, DataError) as e:
         raise _fail(e) from None
 

@@ -13,7 +13,8 @@ from typing import Annotated
 
 import typer
 
-from ._console import out, say
+from . import _console
+from ._console import say
 
 app = typer.Typer(
     name="recipes",
@@ -59,7 +60,7 @@ def list_recipes(
     for e in found:
         description = e.description if e.error is None else f"[invalid] {e.error}"
         table.add_row(Text(e.name), Text(description), Text(", ".join(e.extends)))
-    out.print(table)
+    _console.out.print(table)
     say("show one: etdecl recipes show NAME   copy one: etdecl recipes init NAME DEST   "
         "build on one: extends: gallery:NAME")
 

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from ..consoles import say
-from ._console import out
+from . import _console
 
 RunDir = Annotated[Path, typer.Argument(help="A run directory written by `etdecl train`.")]
 Checkpoint = Annotated[str, typer.Option(help="Which weights: 'best' (by train.metric) or "
@@ -70,6 +70,7 @@ def evaluate(
     folder.mkdir(exist_ok=True)
     (folder / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
     rows = [(k, f"{v:.4f}") for k, v in metrics.items() if isinstance(v, float)]
+    out = _console.out
     out.print(key_value_table(out, f"{run.loaded.recipe.name}: {name} ({data})", rows),
               soft_wrap=False)
     say(f"written to {folder / (name + '.json')}")

@@ -28,32 +28,36 @@ class _Peeked:
 _CACHE: dict[tuple, _Peeked] = {}
 
 
-def _key(path: Path, shown: str, fmt: str, n: int, lenient: bool) -> tuple | None:
+def _key(path: Path, shown: str, fmt: str, n: int) -> tuple | None:
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return (os.path.realpath(path), st.st_size, st.st_mtime_ns, shown, fmt, n, lenient)
+    return (os.path.realpath(path), st.st_size, st.st_mtime_ns, shown, fmt, n)
 
 
 def peek_rows_once(path: Path, shown: str, fmt: str = "auto", n: int = 5,
                    on_bad_line: BadLine | None = None) -> list[Row]:
-    """`readers.peek_rows`, answered from this process's cache when the file is unchanged."""
-    key = _key(path, shown, fmt, n, on_bad_line is not None)
+    """`readers.peek_rows`, answered from this process's cache when the file is unchanged.
+
+    One lenient read serves both kinds of caller: without `on_bad_line` the reader would have
+    stopped at the first bad row, so that row's error is raised; with it, every bad row the
+    read passed over is handed on."""
+    key = _key(path, shown, fmt, n)
     if key is None:  # cannot stat it: let the reader say why
         return peek_rows(path, shown, fmt, n, on_bad_line)
     hit = _CACHE.get(key)
     if hit is None:
         bad: list[DataError] = []
         try:
-            rows = peek_rows(path, shown, fmt, n, bad.append if on_bad_line else None)
-            hit = _Peeked(tuple(rows), tuple(bad), None)
+            hit = _Peeked(tuple(peek_rows(path, shown, fmt, n, bad.append)), tuple(bad), None)
         except DataError as err:
             hit = _Peeked((), tuple(bad), err)
         _CACHE[key] = hit
-    if on_bad_line is not None:
-        for err in hit.bad:
-            on_bad_line(err)
+    if on_bad_line is None and hit.bad:
+        raise hit.bad[0]
+    for err in hit.bad if on_bad_line is not None else ():
+        on_bad_line(err)
     if hit.error is not None:
         raise hit.error
     return list(hit.rows)

@@ -66,7 +66,7 @@ def _content_end(lines: list[str], line: int, col: int) -> tuple[int, int]:
         if code:
             return row, len(code)
         row -= 1
-        text = lines[row] if row >= 0 else ""
+        text = lines[row] if 0 <= row < len(lines) else ""  # ruamel counts a lone \r as a line
     return line, col
 
 
