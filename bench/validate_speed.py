@@ -1,7 +1,7 @@
 """How fast `etdecl validate` checks a CI-sized folder of recipes, and proof that it never imports
 torch.
 
-    python bench/validate_speed.py [--recipes 50] [--repeat 7] [--quick]
+    python bench/validate_speed.py [--recipes 50] [--repeat 7] [--baseline DIR] [--quick]
 
 Writes N gallery-like recipes into a temporary folder (variations of recipes/*.yaml: other
 names, seeds, learning rates and batch sizes; the same real data files shared by many of them,
@@ -12,8 +12,10 @@ or CI job sees it (wall time from process start to exit):
 - `etdecl validate DIR --no-data`,
 - `etdecl --help`,
 
-and prints the median (min, max) of each. Finally runs `validate` once in-process to record
-which modules it imported (none of torch, transformers, colossalai, numpy may appear).
+and prints the median (min-max) of each; with `--baseline DIR` (another checkout, e.g. the commit
+before a change) both are timed interleaved and the speed-up is printed. Finally runs
+`validate` once in-process to record which modules it imported (none of torch, transformers,
+colossalai, numpy may appear).
 Nothing is written into the repository.
 """
 
@@ -98,48 +100,63 @@ def write_recipes(folder: Path, count: int, data: Path) -> list[Path]:
     return written
 
 
-def timed(cmd: list[str], repeat: int, env: dict, expect: int = 0) -> list[float]:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
-        times.append(time.perf_counter() - start)
-        if proc.returncode != expect:
-            sys.exit(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
-    return times
+def timed(cmd: list[str], env: dict, cwd: Path) -> float:
+    """Wall seconds of one run; in the checkout's folder, since `python -m` imports from there."""
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
+    took = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return took
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--recipes", type=int, default=50)
     ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--baseline", type=Path, help="another etdecl checkout (e.g. `git archive "
+                    "REV | tar -x -C DIR`) timed interleaved with this one, for before/after")
     ap.add_argument("--quick", action="store_true", help="smoke run: 10 recipes, 2 repeats")
     args = ap.parse_args()
     if args.quick:
         args.recipes, args.repeat = 10, 2
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "ETDECL_SHARED_DATA": str(shared_data())}
+    data = shared_data()
+    checkouts = {"this": ROOT} | ({"baseline": args.baseline.resolve()} if args.baseline else {})
+    envs = {name: {**os.environ, "PYTHONPATH": str(root), "ETDECL_SHARED_DATA": str(data)}
+            for name, root in checkouts.items()}
     with tempfile.TemporaryDirectory(prefix="etdecl-validate-") as tmp:
-        folder = Path(tmp)
-        files = write_recipes(folder, args.recipes, shared_data())
+        files = write_recipes(Path(tmp), args.recipes, data)
         cli = [sys.executable, "-m", "etdecl.cli"]
-        rows = [
-            (f"validate DIR ({len(files)} recipes)", timed([*cli, "validate", tmp], args.repeat,
-                                                            env)),
-            (f"validate DIR --no-data ({len(files)})", timed([*cli, "validate", tmp, "--no-data"],
-                                                              args.repeat, env)),
-            ("etdecl --help", timed([*cli, "--help"], args.repeat, env)),
-            ("python -c pass (interpreter floor)", timed([sys.executable, "-c", "pass"],
-                                                         args.repeat, env)),
-        ]
+        commands = {
+            f"validate DIR ({len(files)} recipes)": [*cli, "validate", tmp],
+            f"validate DIR --no-data ({len(files)})": [*cli, "validate", tmp, "--no-data"],
+            "etdecl --help": [*cli, "--help"],
+            "python -c pass (interpreter floor)": [sys.executable, "-c", "pass"],
+        }
+        times: dict[tuple[str, str], list[float]] = {}
+        for _ in range(args.repeat):  # interleaved, so both checkouts see the same load
+            for label, cmd in commands.items():
+                for name, env in envs.items():
+                    times.setdefault((label, name), []).append(timed(cmd, env, checkouts[name]))
         probe = subprocess.run([sys.executable, "-c", PROBE, tmp], cwd=ROOT, capture_output=True,
-                               text=True, check=True, env=env)
+                               text=True, check=True, env=envs["this"])
     result = json.loads(probe.stdout.strip().splitlines()[-1])
-    width = max(len(r[0]) for r in rows)
-    print(f"wall time from process start, {args.repeat} runs each (median, min, max):")
-    for label, times in rows:
-        print(f"  {label:<{width}}  {statistics.median(times):6.3f} s  "
-              f"({min(times):.3f}, {max(times):.3f})")
-    full, bare = statistics.median(rows[0][1]), statistics.median(rows[1][1])
+    width = max(len(label) for label in commands)
+    med = {key: statistics.median(ts) for key, ts in times.items()}
+    print(f"wall time from process start, median (min-max) of {args.repeat} runs:")
+    head = f"  {'':<{width}}  {'this checkout':>22}"
+    if args.baseline:
+        head += f"  {'baseline':>22}  {'speed-up':>8}"
+    print(head)
+    for label in commands:
+        ts = times[(label, "this")]
+        row = f"  {label:<{width}}  {med[(label, 'this')]:7.3f} s ({min(ts):.2f}-{max(ts):.2f})"
+        if args.baseline:
+            bs = times[(label, "baseline")]
+            row += (f"  {med[(label, 'baseline')]:7.3f} s ({min(bs):.2f}-{max(bs):.2f})"
+                    f"  {med[(label, 'baseline')] / med[(label, 'this')]:7.2f}x")
+        print(row)
+    full, bare = (med[(label, "this")] for label in list(commands)[:2])
     print(f"  data checks' share of validate: {(full - bare) / full:.0%};"
           f" {full / len(files) * 1000:.1f} ms per recipe incl. start-up")
     print(f"heavy modules imported by validate: {result['heavy'] or 'none'} "
