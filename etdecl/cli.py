@@ -69,11 +69,13 @@ def validate(
     Examples: `etdecl validate recipes/`, `etdecl validate . --verbose`,
     `etdecl validate r.yaml --format github`
     """
+    from .recipe.aliases import forget_found_packages
     from .recipe.discover import discover
     from .recipe.errors import Problem, render_github, render_json
     from .recipe.packages import once_per_package
     from .recipe.validate import load_recipe
 
+    forget_found_packages()
     found = discover(paths)
     if fmt is Format.text and verbose:
         for path, why in found.skipped:

@@ -90,9 +90,14 @@ def package_dir(package: str) -> Path | None:
 
 
 _FOUND: dict[tuple[str, tuple[str, ...]], Path] = {}
-"""Packages found so far in this process, by name and `sys.path` (a `validate` run looks up
-the same few packages for every recipe). Only found ones: a package installed during the run
-is still found on the next look-up."""
+"""Packages found so far in this run, by name and `sys.path` (a `validate` run looks up the
+same few packages for every recipe). Only found ones: a package installed during the run is
+still found on the next look-up. `validate` starts each run with `forget_found_packages`."""
+
+
+def forget_found_packages() -> None:
+    """Look packages up afresh (each `validate` run; an install or removal may have happened)."""
+    _FOUND.clear()
 
 
 def is_alias_like(name: str) -> bool:
