@@ -4,14 +4,17 @@ Pure arithmetic over the recipe's parallel plan and the encoder's shape: `etdecl
 it, and `bench/memory_estimate.py` compares it with the peak resident memory of real runs.
 
 Rank order follows ColossalAI's ProcessGroupMesh(dp, pp, tp): tp varies fastest, then pp.
-Memory model per rank (bytes), with P the parameters the rank holds:
-  parameters  P × bytes(precision)
-  gradients   P × bytes(precision), × 2 for DDP (its flat buckets), / dp under ZeRO-2 / Gemini
-  optimizer   Adam moments 8 bytes/param (+ 4 for fp32 master weights in mixed precision),
-              / dp under ZeRO-1/2 / Gemini; plus the step's transient: torch's multi-tensor
-              AdamW builds one fp32 temporary the size of the parameters it updates
+Memory model per rank (bytes), with P the parameters the rank holds; the total is what
+stays resident plus the larger of the two transient phases (backward, optimizer step):
+  parameters  P × bytes(precision), / dp under Gemini
+  gradients   P × bytes(precision), / dp under ZeRO-2; none under Gemini (they reuse its chunks)
+  optimizer   Adam moments 8 bytes/param, / dp under ZeRO-1/2 / Gemini
+  buffers     the plugin's own resident buffers (`plugin_buffers`: DDP buckets, fp32 masters)
   activations per encoder layer held, for the micro-batches in flight (Korthikanti et al. 2022):
-              s·b·h·(10 + 24/t) + 5·a·s²·b/t elements in 16-bit units, doubled for fp32
+              s·b·h·(10 + 24/t) + 5·a·s²·b/t elements in 16-bit units, doubled for fp32; plus
+              buffers alive during backward (ZeRO-2 reduce buckets, Gemini chunks, pipeline p2p)
+  step        the optimizer step's transients (Adam's temporary, fp32 gradient casts, ZeRO's
+              reduce and all-gather buckets)
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from types import SimpleNamespace
 from ..recipe.batch_math import batch_layout
 from ..recipe.modelinfo import EncoderShape
 from ..recipe.schema import ParallelConfig
+from .plugin_buffers import gemini_chunk_elements, pipeline_buffers, plugin_buffers
 
 
 def stage_layout(layers: int, pp: int) -> list[tuple[int, int]]:
@@ -62,10 +66,20 @@ class RankPlan:
     head: bool
     params: int
     memory: dict[str, float] = field(default_factory=dict)
+    """Bytes per part: parameters, gradients, optimizer, buffers, activations, step."""
+    detail: dict[str, float] = field(default_factory=dict)
+    """The plugin's buffers by name (`plugin_buffers`), inside `buffers`, `activations`, `step`."""
 
     @property
     def total(self) -> float:
-        return sum(self.memory.values())
+        """Peak: the resident parts plus the larger transient phase (the step runs after
+        backward has freed the activations)."""
+        m = self.memory
+        resident = sum(v for k, v in m.items() if k not in TRANSIENT)
+        return resident + max(m.get(k, 0.0) for k in TRANSIENT)
+
+
+TRANSIENT = ("activations", "step")
 
 
 def bert_part_sizes(
@@ -110,12 +124,8 @@ def plan_ranks(
         if last:
             params += parts.head
         shard = dp if zero >= 3 else 1
-        grads = params * pbytes * (2 if plan.plugin == "ddp" else 1)
-        if zero >= 2:
-            grads /= dp
-        optim = params * (8 + (4 if plan.precision != "fp32" else 0) + 4)
-        if zero >= 1:
-            optim /= dp
+        grads = 0.0 if plan.plugin == "gemini" else params * pbytes / (dp if zero >= 2 else 1)
+        optim = params * 8 / (dp if zero >= 1 else 1)
         in_flight = min(pp - stage, micro) if pp > 1 else 1
         s, b, h, a = seq_len, micro_batch, shape.hidden, shape.heads
         per_layer_act = (s * b * h * (10 + 24 / tp) + 5 * a * s * s * b / tp) * 2
@@ -124,13 +134,21 @@ def plan_ranks(
             act += s * b * h * 4 * 3  # embedding sum, LayerNorm, dropout outputs
         if plan.gradient_checkpointing:
             act = act / max(1, n_layers) + n_layers * s * b * h * pbytes
+        chunk = gemini_chunk_elements(shape.hidden, shape.intermediate)
+        buf = plugin_buffers(plan.plugin, zero, dp, params, pbytes, chunk)
+        p2p = pipeline_buffers(pp, in_flight, s, b, h, pbytes)
+        backward = {**buf.backward, **({"pipeline p2p": p2p} if p2p else {})}
         memory = {
             "parameters": params * pbytes / shard,
             "gradients": grads,
             "optimizer": optim,
-            "activations": act,
+            "buffers": sum(buf.resident.values()),
+            "activations": act + sum(backward.values()),
+            "step": sum(buf.step.values()),
         }
-        out.append(RankPlan(rank, d, stage, t, (start, end), first, last, params, memory))
+        detail = {**buf.resident, **backward, **buf.step}
+        out.append(RankPlan(rank, d, stage, t, (start, end), first, last, params, memory,
+                            detail))
     return out
 
 
