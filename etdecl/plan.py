@@ -113,7 +113,7 @@ def typical_length(lengths: np.ndarray, batch: int, max_length: int) -> int:
 
 RANK_HEADERS = ("rank", "dp", "pp\nstage", "tp", "encoder\nlayers", "also holds", "params",
                 "params\nMiB", "grads\nMiB", "optimizer\nMiB", "buffers\nMiB", "activations\nMiB",
-                "step\nMiB", "peak\nMiB")
+                "step\nMiB", "runtime\nMiB", "peak\nMiB")
 
 
 def rank_rows(loaded: LoadedRecipe, compiled: Any, world: int, seq_len: int) -> list[list[str]]:
@@ -133,14 +133,14 @@ def rank_rows(loaded: LoadedRecipe, compiled: Any, world: int, seq_len: int) -> 
                      extra or "-", _fmt(r.params), _mib(r.memory["parameters"]),
                      _mib(r.memory["gradients"]), _mib(r.memory["optimizer"]),
                      _mib(r.memory["buffers"]), _mib(r.memory["activations"]),
-                     _mib(r.memory["step"]), _mib(r.total)])
+                     _mib(r.memory["step"]), _mib(r.memory["runtime"]), _mib(r.total)])
     return rows
 
 
 def buffer_rows(loaded: LoadedRecipe, compiled: Any, world: int, seq_len: int
                 ) -> list[tuple[str, str]]:
     """The plugin's own buffers on rank 0, by name (the `buffers`, `activations` and `step`
-    columns include them), and how the peak is summed."""
+    columns include them), and what the peak sums."""
     from .engine.layout import plan_ranks
 
     recipe = loaded.recipe
@@ -149,8 +149,8 @@ def buffer_rows(loaded: LoadedRecipe, compiled: Any, world: int, seq_len: int
     rank0 = plan_ranks(recipe.parallel, shape, part_sizes(compiled.model, name), world,
                        t.batch_size, t.grad_accum, seq_len)[0]
     rows = [(k, f"{_mib(v)} MiB") for k, v in rank0.detail.items()]
-    rows.append(("peak", "parameters + gradients + optimizer + buffers + the larger of "
-                         "activations (backward) and step"))
+    rows.append(("peak", "parameters + gradients + optimizer + buffers + activations + step "
+                         "+ runtime (tokenizer, data, process group)"))
     return rows
 
 

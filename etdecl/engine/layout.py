@@ -4,8 +4,7 @@ Pure arithmetic over the recipe's parallel plan and the encoder's shape: `etdecl
 it, and `bench/memory_estimate.py` compares it with the peak resident memory of real runs.
 
 Rank order follows ColossalAI's ProcessGroupMesh(dp, pp, tp): tp varies fastest, then pp.
-Memory model per rank (bytes), with P the parameters the rank holds; the total is what
-stays resident plus the larger of the two transient phases (backward, optimizer step):
+Memory model per rank (bytes), with P the parameters the rank holds; the peak is the sum:
   parameters  P × bytes(precision), / dp under Gemini
   gradients   P × bytes(precision), / dp under ZeRO-2; none under Gemini (they reuse its chunks)
   optimizer   Adam moments 8 bytes/param, / dp under ZeRO-1/2 / Gemini
@@ -15,6 +14,7 @@ stays resident plus the larger of the two transient phases (backward, optimizer 
               buffers alive during backward (ZeRO-2 reduce buckets, Gemini chunks, pipeline p2p)
   step        the optimizer step's transients (Adam's temporary, fp32 gradient casts, ZeRO's
               reduce and all-gather buckets)
+  runtime     tokenizer, tokenised data, process group: a measured constant (RUNTIME)
 """
 
 from __future__ import annotations
@@ -72,14 +72,17 @@ class RankPlan:
 
     @property
     def total(self) -> float:
-        """Peak: the resident parts plus the larger transient phase (the step runs after
-        backward has freed the activations)."""
-        m = self.memory
-        resident = sum(v for k, v in m.items() if k not in TRANSIENT)
-        return resident + max(m.get(k, 0.0) for k in TRANSIENT)
+        """Peak resident memory: every part adds up. The step's buffers do not reuse the
+        activations' memory: freed activations stay in the allocator's heap in pieces, and
+        the step's large buffers are fresh mappings (measured: the step's peak is the
+        backward's plus the Adam temporary)."""
+        return sum(self.memory.values())
 
 
-TRANSIENT = ("activations", "step")
+RUNTIME = 40 * 2**20
+"""Bytes of what every rank holds besides the model: the tokenizer, the tokenised data, the
+process group. Measured as what `Trainer.setup` adds beyond parameters and plugin buffers
+(40-43 MiB for DDP, ZeRO and Gemini on the quickstart; bench/memory_estimate.py)."""
 
 
 def bert_part_sizes(
@@ -134,7 +137,8 @@ def plan_ranks(
             act += s * b * h * 4 * 3  # embedding sum, LayerNorm, dropout outputs
         if plan.gradient_checkpointing:
             act = act / max(1, n_layers) + n_layers * s * b * h * pbytes
-        chunk = gemini_chunk_elements(shape.hidden, shape.intermediate)
+        chunk = gemini_chunk_elements(shape.hidden, shape.intermediate,
+                                      parts.word_embeddings // tp if first else 0)
         buf = plugin_buffers(plan.plugin, zero, dp, params, pbytes, chunk)
         p2p = pipeline_buffers(pp, in_flight, s, b, h, pbytes)
         backward = {**buf.backward, **({"pipeline p2p": p2p} if p2p else {})}
@@ -145,6 +149,7 @@ def plan_ranks(
             "buffers": sum(buf.resident.values()),
             "activations": act + sum(backward.values()),
             "step": sum(buf.step.values()),
+            "runtime": RUNTIME,
         }
         detail = {**buf.resident, **backward, **buf.step}
         out.append(RankPlan(rank, d, stage, t, (start, end), first, last, params, memory,

@@ -12,8 +12,8 @@ that `etdecl plan` can name each buffer and `bench/memory_estimate.py` can check
   alive, ZeRO-1 after it); casts bf16 gradient shards to fp32 before the step; and after it
   all-gathers the updated shards through a `TensorBucket` (a flat copy plus a dp× buffer).
 * Gemini holds bf16 parameters in chunks sharded over dp, with paired fp32 master chunks, and
-  gathers a chunk while a module computes; gradients reuse the bf16 chunk (no own buffer) and
-  are cast to fp32 shards for the step.
+  gathers a chunk while a module computes; gradients reuse the bf16 chunk (no own buffer), and
+  HybridAdam's step casts them to fp32 one tensor at a time.
 * Pipelines receive (and send) one activation tensor per micro-batch in flight.
 """
 
@@ -40,7 +40,7 @@ def plugin_buffers(
     plugin: str, zero: int, dp: int, params: int, pbytes: int, chunk: int = 0
 ) -> PluginBuffers:
     """Buffers of `plugin` for a rank holding `params` parameters of `pbytes` bytes each, its
-    ZeRO stage `zero` over `dp` replicas; `chunk` is Gemini's chunk size in elements."""
+    ZeRO stage `zero` over `dp` replicas; `chunk` is Gemini's largest chunk in elements."""
     resident: dict[str, float] = {}
     backward: dict[str, float] = {}
     step: dict[str, float] = {}
@@ -49,9 +49,10 @@ def plugin_buffers(
     """torch's multi-tensor AdamW builds one fp32 temporary the size of what it updates."""
     if plugin == "gemini":
         resident["fp32 master chunks"] = 4 * shard
-        backward["gathered chunks"] = 2 * chunk * pbytes
-        step["fp32 gradient shards"] = 4 * shard
-        step["adam temporary"] = adam_temp
+        backward["gathered chunk + its gradient"] = 2 * chunk * pbytes
+        # the Adam kernel (cpu_adam.py) works one tensor at a time: an fp32 copy of its bf16
+        # gradient and one fp32 temporary, at most the largest chunk's shard each
+        step["adam fp32 temporaries"] = 2 * 4 * chunk / dp
     elif zero >= 1:
         bucket = min(params, ZERO_BUCKET)
         resident["fp32 master shards"] = 4 * shard
@@ -84,9 +85,10 @@ def pipeline_buffers(pp: int, in_flight: int, seq: int, batch: int, hidden: int,
     return 2 * in_flight * seq * batch * hidden * pbytes
 
 
-def gemini_chunk_elements(hidden: int, intermediate: int) -> int:
-    """Gemini's chunk size with `min_chunk_size_m=0`: the largest parameter once the outsized
-    ones (the word embeddings, > mean + 3 std) are filtered out, i.e. an FFN matrix, rounded
-    up to the search interval (the hidden size); the embeddings get a chunk of their own."""
-    largest = hidden * intermediate
-    return -(-largest // hidden) * hidden
+def gemini_chunk_elements(hidden: int, intermediate: int, largest: int = 0) -> int:
+    """Gemini's largest chunk with `min_chunk_size_m=0`: the chunk size is the largest parameter
+    once the outsized ones (the word embeddings, > mean + 3 std) are filtered out, i.e. an FFN
+    matrix rounded up to the search interval (the hidden size); an outsized parameter
+    (`largest`) gets a chunk of its own."""
+    ffn = -(-(hidden * intermediate) // hidden) * hidden
+    return max(ffn, largest)

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 from training_support import run_cli
 
-from etdecl.engine.layout import TRANSIENT, PartSizes, plan_ranks
+from etdecl.engine.layout import RUNTIME, PartSizes, plan_ranks
 from etdecl.engine.plugin_buffers import (
     ZERO_BUCKET,
     gemini_chunk_elements,
@@ -57,13 +57,17 @@ def test_zero2_bf16_reduces_through_two_capped_buckets_during_backward():
 def test_gemini_fp32_master_chunks_gathered_chunks_and_fp32_gradient_shards():
     b = plugin_buffers("gemini", zero=3, dp=4, params=4000, pbytes=2, chunk=100)
     assert b.resident == {"fp32 master chunks": 4000}
-    assert b.backward == {"gathered chunks": 400}
-    assert b.step == {"fp32 gradient shards": 4000, "adam temporary": 4000}
+    assert b.backward == {"gathered chunk + its gradient": 400}
+    assert b.step == {"adam fp32 temporaries": 2 * 4 * 100 / 4}
 
 
-@pytest.mark.parametrize("hidden, intermediate", [(384, 1536), (32, 64), (768, 3072)])
-def test_gemini_chunk_is_the_ffn_matrix_rounded_to_the_hidden_size(hidden, intermediate):
-    assert gemini_chunk_elements(hidden, intermediate) == hidden * intermediate
+@pytest.mark.parametrize("hidden, intermediate, largest, expected", [
+    (384, 1536, 0, 384 * 1536),  # no outsized parameter: an FFN matrix
+    (384, 1536, 30522 * 384, 30522 * 384),  # the word embeddings' own chunk
+    (32, 64, 100, 32 * 64),  # a small outlier still fits the FFN-sized chunk
+])
+def test_gemini_largest_chunk(hidden, intermediate, largest, expected):
+    assert gemini_chunk_elements(hidden, intermediate, largest) == expected
 
 
 @pytest.mark.parametrize("pp, in_flight, expected", [(1, 1, 0), (2, 2, 2 * 2 * 8 * 4 * 16 * 2),
@@ -92,12 +96,16 @@ def _plan(**kw) -> SimpleNamespace:
 
 
 @pytest.mark.parametrize("name", list(PLANS))
-def test_peak_is_resident_parts_plus_the_larger_transient_phase(name):
+def test_peak_sums_every_part_and_names_the_plugin_buffers(name):
     ranks = plan_ranks(_plan(**PLANS[name]), SHAPE, PARTS, world=2, batch_size=8, grad_accum=1,
                        seq_len=16)
     for r in ranks:
-        resident = sum(v for k, v in r.memory.items() if k not in TRANSIENT)
-        assert r.total == resident + max(r.memory["activations"], r.memory["step"])
+        assert r.total == pytest.approx(sum(r.memory.values()))
+        assert r.memory["runtime"] == RUNTIME
+        assert r.memory["step"] == pytest.approx(sum(
+            v for k, v in r.detail.items()
+            if k in ("adam temporary", "fp32 gradient shards", "reduce bucket",
+                     "all-gather buckets", "adam fp32 temporaries")))
         assert r.memory["buffers"] == sum(
             v for k, v in r.detail.items() if k in ("ddp gradient buckets", "fp32 master shards",
                                                     "fp32 master chunks"))
