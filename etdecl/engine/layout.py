@@ -113,7 +113,9 @@ def plan_ranks(
     b = batch_layout(plan, SimpleNamespace(batch_size=batch_size, grad_accum=grad_accum), world)
     tp, pp, dp, micro, micro_batch, zero = b.tp, b.pp, b.dp, b.micro, b.micro_batch, b.zero
     stages = stage_layout(shape.layers, pp)
-    pbytes = _bytes(plan.precision)
+    abytes = _bytes(plan.precision)
+    # DDP in bf16 autocasts activations and keeps fp32 weights and gradients
+    pbytes = 4 if plan.plugin == "ddp" else abytes
     out = []
     for rank in range(dp * pp * tp):
         d, rest = divmod(rank, pp * tp)
@@ -132,15 +134,15 @@ def plan_ranks(
         in_flight = min(pp - stage, micro) if pp > 1 else 1
         s, b, h, a = seq_len, micro_batch, shape.hidden, shape.heads
         per_layer_act = (s * b * h * (10 + 24 / tp) + 5 * a * s * s * b / tp) * 2
-        act = per_layer_act * n_layers * in_flight * (pbytes / 2) * 1.0
+        act = per_layer_act * n_layers * in_flight * (abytes / 2)
         if first:
             act += s * b * h * 4 * 3  # embedding sum, LayerNorm, dropout outputs
         if plan.gradient_checkpointing:
-            act = act / max(1, n_layers) + n_layers * s * b * h * pbytes
+            act = act / max(1, n_layers) + n_layers * s * b * h * abytes
         chunk = gemini_chunk_elements(shape.hidden, shape.intermediate,
                                       parts.word_embeddings // tp if first else 0)
         buf = plugin_buffers(plan.plugin, zero, dp, params, pbytes, chunk)
-        p2p = pipeline_buffers(pp, in_flight, s, b, h, pbytes)
+        p2p = pipeline_buffers(pp, in_flight, s, b, h, abytes)
         backward = {**buf.backward, **({"pipeline p2p": p2p} if p2p else {})}
         memory = {
             "parameters": params * pbytes / shard,

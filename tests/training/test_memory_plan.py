@@ -132,3 +132,13 @@ def test_plan_prints_the_plugin_buffers(tiny_recipe):
         assert f"{plugin} buffers (rank 0)" in out.stdout
         assert line in out.stdout
         assert "buffers" in out.stdout and "peak" in out.stdout
+
+
+def test_ddp_bf16_autocasts_activations_and_keeps_fp32_weights():
+    fp32, bf16 = (plan_ranks(_plan(plugin="ddp", precision=pr), SHAPE, PARTS, world=1,
+                             batch_size=8, grad_accum=1, seq_len=16)[0] for pr in ("fp32", "bf16"))
+    for part in ("parameters", "gradients", "optimizer", "buffers", "step"):
+        assert bf16.memory[part] == fp32.memory[part]
+    embeddings = 16 * 8 * 8 * 4 * 3  # s·b·h fp32 embedding outputs, the same in both
+    layers = fp32.memory["activations"] - embeddings
+    assert bf16.memory["activations"] == embeddings + layers / 2
