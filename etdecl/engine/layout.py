@@ -139,9 +139,9 @@ def plan_ranks(
             act += s * b * h * 4 * 3  # embedding sum, LayerNorm, dropout outputs
         if plan.gradient_checkpointing:
             act = act / max(1, n_layers) + n_layers * s * b * h * abytes
-        chunk = gemini_chunk_elements(shape.hidden, shape.intermediate,
-                                      parts.word_embeddings // tp if first else 0)
-        buf = plugin_buffers(plan.plugin, zero, dp, params, pbytes, chunk)
+        largest = gemini_chunk_elements(shape.hidden, shape.intermediate // tp,
+                                        parts.word_embeddings // tp if first else 0)
+        buf = plugin_buffers(plan.plugin, zero, dp, params, pbytes, largest)
         p2p = pipeline_buffers(pp, in_flight, s, b, h, abytes)
         backward = {**buf.backward, **({"pipeline p2p": p2p} if p2p else {})}
         memory = {

@@ -10,7 +10,8 @@ that `etdecl plan` can name each buffer and `bench/memory_estimate.py` can check
   parameter (`master_weights=True`, also in fp32); reduces gradients through a flat copy of a
   12 Mi-element bucket (ZeRO-2 during backward, with the bucket's unreduced gradients still
   alive, ZeRO-1 after it); casts bf16 gradient shards to fp32 before the step; and after it
-  all-gathers the updated shards through a `TensorBucket` (a flat copy plus a dp× buffer).
+  all-gathers the updated shards through a `TensorBucket` (a flat copy plus a dp× buffer, then
+  each tensor's shards flattened into one whole tensor).
 * Gemini holds bf16 parameters in chunks sharded over dp, with paired fp32 master chunks, and
   gathers a chunk while a module computes; gradients reuse the bf16 chunk (no own buffer), and
   HybridAdam's step casts them to fp32 one tensor at a time.
@@ -37,10 +38,11 @@ class PluginBuffers:
 
 
 def plugin_buffers(
-    plugin: str, zero: int, dp: int, params: int, pbytes: int, chunk: int = 0
+    plugin: str, zero: int, dp: int, params: int, pbytes: int, largest: int = 0
 ) -> PluginBuffers:
     """Buffers of `plugin` for a rank holding `params` parameters of `pbytes` bytes each, its
-    ZeRO stage `zero` over `dp` replicas; `chunk` is Gemini's largest chunk in elements."""
+    ZeRO stage `zero` over `dp` replicas; `largest` is its largest parameter in elements (for
+    Gemini its largest chunk, `gemini_chunk_elements`)."""
     resident: dict[str, float] = {}
     backward: dict[str, float] = {}
     step: dict[str, float] = {}
@@ -49,16 +51,18 @@ def plugin_buffers(
     """torch's multi-tensor AdamW builds one fp32 temporary the size of what it updates."""
     if plugin == "gemini":
         resident["fp32 master chunks"] = 4 * shard
-        backward["gathered chunk + its gradient"] = 2 * chunk * pbytes
+        backward["gathered chunk + its gradient"] = 2 * largest * pbytes
         # the Adam kernel (cpu_adam.py) works one tensor at a time: an fp32 copy of its bf16
         # gradient and one fp32 temporary, at most the largest chunk's shard each
-        step["adam fp32 temporaries"] = 2 * 4 * chunk / dp
+        step["adam fp32 temporaries"] = 2 * 4 * largest / dp
     elif zero >= 1:
         bucket = min(params, ZERO_BUCKET)
         resident["fp32 master shards"] = 4 * shard
         cast = 4 * shard if pbytes != 4 else 0.0
         gather_bucket = min(shard, ZERO_BUCKET)
-        gather = (1 + dp) * gather_bucket * pbytes + (gather_bucket * pbytes if pbytes != 4 else 0)
+        # flat copy + dp× receive buffer, the bf16 casts, and each tensor re-flattened whole
+        gather = ((1 + dp) * gather_bucket * pbytes + (gather_bucket * pbytes if pbytes != 4 else 0)
+                  + largest * pbytes)
         if zero >= 2:
             backward["reduce buckets"] = 2 * bucket * pbytes
         sync = 0.0 if zero >= 2 else bucket * pbytes

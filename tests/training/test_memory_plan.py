@@ -33,29 +33,30 @@ def test_hybrid_without_zero_has_ddp_buckets_only_when_replicated(dp):
 @pytest.mark.parametrize("dp", [2, 4])
 def test_zero1_fp32_master_shards_and_the_all_gather_bucket(dp):
     params = 1200  # shards of 600 / 300 elements, far below the 12 Mi bucket
-    b = plugin_buffers("zero", zero=1, dp=dp, params=params, pbytes=4)
+    b = plugin_buffers("zero", zero=1, dp=dp, params=params, pbytes=4, largest=200)
     shard = params // dp
     assert b.resident == {"fp32 master shards": 4 * shard}
     assert b.backward == {}
-    # phases after backward: reduce copy 4·P, Adam 4·P/dp, gather (1 + dp)·P/dp·4
+    # phases after backward: reduce copy 4·P, Adam 4·P/dp, gather (1 + dp)·P/dp·4 + the
+    # largest tensor re-flattened
     phases = {"reduce bucket": 4 * params, "adam temporary": 4 * shard,
-              "all-gather buckets": (1 + dp) * shard * 4}
+              "all-gather buckets": (1 + dp) * shard * 4 + 200 * 4}
     best = max(phases, key=phases.__getitem__)
     assert b.step == {best: phases[best]}
 
 
 def test_zero2_bf16_reduces_through_two_capped_buckets_during_backward():
     params = 3 * ZERO_BUCKET
-    b = plugin_buffers("zero", zero=2, dp=2, params=params, pbytes=2)
+    b = plugin_buffers("zero", zero=2, dp=2, params=params, pbytes=2, largest=1000)
     assert b.resident == {"fp32 master shards": 4 * params / 2}
     assert b.backward == {"reduce buckets": 2 * ZERO_BUCKET * 2}
     assert b.step["fp32 gradient shards"] == 4 * params / 2
     # the all-gather bucket is capped too: (1 + dp) · 12 Mi · 2 bytes + the bf16 casts
-    assert b.step["all-gather buckets"] == 3 * ZERO_BUCKET * 2 + ZERO_BUCKET * 2
+    assert b.step["all-gather buckets"] == 3 * ZERO_BUCKET * 2 + ZERO_BUCKET * 2 + 1000 * 2
 
 
 def test_gemini_fp32_master_chunks_gathered_chunks_and_fp32_gradient_shards():
-    b = plugin_buffers("gemini", zero=3, dp=4, params=4000, pbytes=2, chunk=100)
+    b = plugin_buffers("gemini", zero=3, dp=4, params=4000, pbytes=2, largest=100)
     assert b.resident == {"fp32 master chunks": 4000}
     assert b.backward == {"gathered chunk + its gradient": 400}
     assert b.step == {"adam fp32 temporaries": 2 * 4 * 100 / 4}
