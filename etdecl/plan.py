@@ -112,7 +112,8 @@ def typical_length(lengths: np.ndarray, batch: int, max_length: int) -> int:
 
 
 RANK_HEADERS = ("rank", "dp", "pp\nstage", "tp", "encoder\nlayers", "also holds", "params",
-                "params\nMiB", "grads\nMiB", "optimizer\nMiB", "activations\nMiB", "total\nMiB")
+                "params\nMiB", "grads\nMiB", "optimizer\nMiB", "buffers\nMiB", "activations\nMiB",
+                "step\nMiB", "runtime\nMiB", "peak\nMiB")
 
 
 def rank_rows(loaded: LoadedRecipe, compiled: Any, world: int, seq_len: int) -> list[list[str]]:
@@ -131,7 +132,25 @@ def rank_rows(loaded: LoadedRecipe, compiled: Any, world: int, seq_len: int) -> 
                      f"{r.layers[0]}–{r.layers[1] - 1}" if r.layers[1] > r.layers[0] else "-",
                      extra or "-", _fmt(r.params), _mib(r.memory["parameters"]),
                      _mib(r.memory["gradients"]), _mib(r.memory["optimizer"]),
-                     _mib(r.memory["activations"]), _mib(r.total)])
+                     _mib(r.memory["buffers"]), _mib(r.memory["activations"]),
+                     _mib(r.memory["step"]), _mib(r.memory["runtime"]), _mib(r.total)])
+    return rows
+
+
+def buffer_rows(loaded: LoadedRecipe, compiled: Any, world: int, seq_len: int
+                ) -> list[tuple[str, str]]:
+    """The plugin's own buffers on rank 0, by name (the `buffers`, `activations` and `step`
+    columns include them), and what the peak sums."""
+    from .engine.layout import plan_ranks
+
+    recipe = loaded.recipe
+    name, shape = split_encoder(loaded, compiled)
+    t = recipe.train
+    rank0 = plan_ranks(recipe.parallel, shape, part_sizes(compiled.model, name), world,
+                       t.batch_size, t.grad_accum, seq_len)[0]
+    rows = [(k, f"{_mib(v)} MiB") for k, v in rank0.detail.items()]
+    rows.append(("peak", "parameters + gradients + optimizer + buffers + activations + step "
+                         "+ runtime (tokenizer, data, process group)"))
     return rows
 
 
@@ -224,3 +243,6 @@ def print_plan(loaded: LoadedRecipe, world_size: int, console: Console) -> None:
     console.print(key_value_table(console, "plan", rows), soft_wrap=False)
     for table in rank_tables(loaded, compiled, world_size, seq_len, console):
         console.print(table, soft_wrap=False)
+    console.print(key_value_table(console, f"{p.plugin} buffers (rank 0)",
+                                  buffer_rows(loaded, compiled, world_size, seq_len)),
+                  soft_wrap=False)

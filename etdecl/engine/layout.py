@@ -4,14 +4,17 @@ Pure arithmetic over the recipe's parallel plan and the encoder's shape: `etdecl
 it, and `bench/memory_estimate.py` compares it with the peak resident memory of real runs.
 
 Rank order follows ColossalAI's ProcessGroupMesh(dp, pp, tp): tp varies fastest, then pp.
-Memory model per rank (bytes), with P the parameters the rank holds:
-  parameters  P × bytes(precision)
-  gradients   P × bytes(precision), × 2 for DDP (its flat buckets), / dp under ZeRO-2 / Gemini
-  optimizer   Adam moments 8 bytes/param (+ 4 for fp32 master weights in mixed precision),
-              / dp under ZeRO-1/2 / Gemini; plus the step's transient: torch's multi-tensor
-              AdamW builds one fp32 temporary the size of the parameters it updates
+Memory model per rank (bytes), with P the parameters the rank holds; the peak is the sum:
+  parameters  P × bytes(precision), / dp under Gemini
+  gradients   P × bytes(precision), / dp under ZeRO-2; none under Gemini (they reuse its chunks)
+  optimizer   Adam moments 8 bytes/param, / dp under ZeRO-1/2 / Gemini
+  buffers     the plugin's own resident buffers (`plugin_buffers`: DDP buckets, fp32 masters)
   activations per encoder layer held, for the micro-batches in flight (Korthikanti et al. 2022):
-              s·b·h·(10 + 24/t) + 5·a·s²·b/t elements in 16-bit units, doubled for fp32
+              s·b·h·(10 + 24/t) + 5·a·s²·b/t elements in 16-bit units, doubled for fp32; plus
+              buffers alive during backward (ZeRO-2 reduce buckets, Gemini chunks, pipeline p2p)
+  step        the optimizer step's transients (Adam's temporary, fp32 gradient casts, ZeRO's
+              reduce and all-gather buckets)
+  runtime     tokenizer, tokenised data, process group: a measured constant (RUNTIME)
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from types import SimpleNamespace
 from ..recipe.batch_math import batch_layout
 from ..recipe.modelinfo import EncoderShape
 from ..recipe.schema import ParallelConfig
+from .plugin_buffers import gemini_chunk_elements, pipeline_buffers, plugin_buffers
 
 
 def stage_layout(layers: int, pp: int) -> list[tuple[int, int]]:
@@ -62,10 +66,23 @@ class RankPlan:
     head: bool
     params: int
     memory: dict[str, float] = field(default_factory=dict)
+    """Bytes per part: parameters, gradients, optimizer, buffers, activations, step."""
+    detail: dict[str, float] = field(default_factory=dict)
+    """The plugin's buffers by name (`plugin_buffers`), inside `buffers`, `activations`, `step`."""
 
     @property
     def total(self) -> float:
+        """Peak resident memory: every part adds up. The step's buffers do not reuse the
+        activations' memory: freed activations stay in the allocator's heap in pieces, and
+        the step's large buffers are fresh mappings (measured: the step's peak is the
+        backward's plus the Adam temporary)."""
         return sum(self.memory.values())
+
+
+RUNTIME = 40 * 2**20
+"""Bytes of what every rank holds besides the model: the tokenizer, the tokenised data, the
+process group. Measured as what `Trainer.setup` adds beyond parameters and plugin buffers
+(40-43 MiB for DDP, ZeRO and Gemini on the quickstart; bench/memory_estimate.py)."""
 
 
 def bert_part_sizes(
@@ -96,7 +113,9 @@ def plan_ranks(
     b = batch_layout(plan, SimpleNamespace(batch_size=batch_size, grad_accum=grad_accum), world)
     tp, pp, dp, micro, micro_batch, zero = b.tp, b.pp, b.dp, b.micro, b.micro_batch, b.zero
     stages = stage_layout(shape.layers, pp)
-    pbytes = _bytes(plan.precision)
+    abytes = _bytes(plan.precision)
+    # DDP in bf16 autocasts activations and keeps fp32 weights and gradients
+    pbytes = 4 if plan.plugin == "ddp" else abytes
     out = []
     for rank in range(dp * pp * tp):
         d, rest = divmod(rank, pp * tp)
@@ -110,27 +129,33 @@ def plan_ranks(
         if last:
             params += parts.head
         shard = dp if zero >= 3 else 1
-        grads = params * pbytes * (2 if plan.plugin == "ddp" else 1)
-        if zero >= 2:
-            grads /= dp
-        optim = params * (8 + (4 if plan.precision != "fp32" else 0) + 4)
-        if zero >= 1:
-            optim /= dp
+        grads = 0.0 if plan.plugin == "gemini" else params * pbytes / (dp if zero >= 2 else 1)
+        optim = params * 8 / (dp if zero >= 1 else 1)
         in_flight = min(pp - stage, micro) if pp > 1 else 1
         s, b, h, a = seq_len, micro_batch, shape.hidden, shape.heads
         per_layer_act = (s * b * h * (10 + 24 / tp) + 5 * a * s * s * b / tp) * 2
-        act = per_layer_act * n_layers * in_flight * (pbytes / 2) * 1.0
+        act = per_layer_act * n_layers * in_flight * (abytes / 2)
         if first:
             act += s * b * h * 4 * 3  # embedding sum, LayerNorm, dropout outputs
         if plan.gradient_checkpointing:
-            act = act / max(1, n_layers) + n_layers * s * b * h * pbytes
+            act = act / max(1, n_layers) + n_layers * s * b * h * abytes
+        largest = gemini_chunk_elements(shape.hidden, shape.intermediate // tp,
+                                        parts.word_embeddings // tp if first else 0)
+        buf = plugin_buffers(plan.plugin, zero, dp, params, pbytes, largest)
+        p2p = pipeline_buffers(pp, in_flight, s, b, h, abytes)
+        backward = {**buf.backward, **({"pipeline p2p": p2p} if p2p else {})}
         memory = {
             "parameters": params * pbytes / shard,
             "gradients": grads,
             "optimizer": optim,
-            "activations": act,
+            "buffers": sum(buf.resident.values()),
+            "activations": act + sum(backward.values()),
+            "step": sum(buf.step.values()),
+            "runtime": RUNTIME,
         }
-        out.append(RankPlan(rank, d, stage, t, (start, end), first, last, params, memory))
+        detail = {**buf.resident, **backward, **buf.step}
+        out.append(RankPlan(rank, d, stage, t, (start, end), first, last, params, memory,
+                            detail))
     return out
 
 
