@@ -164,3 +164,18 @@ def test_a_recipe_with_rsa_trains_two_steps(tmp_path):
     assert proc.returncode == 0, proc.stderr
     losses = [m["loss"] for m in read_metrics(run) if m["split"] == "train"]
     assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
+
+
+def test_rsa_under_bf16_autocast_matches_dense_and_stays_finite():
+    dense = _bert("bert")
+    sparse = copy.deepcopy(dense)
+    install_rsa(sparse, 16, local=1, random_blocks=1000, seed=0)
+    ids = torch.randint(5, 1000, (2, 100))
+    mask = torch.ones(2, 100, dtype=torch.long)
+    mask[1, 30:] = 0
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        want = dense(input_ids=ids, attention_mask=mask).last_hidden_state.float()
+        got = sparse(input_ids=ids, attention_mask=mask).last_hidden_state.float()
+    real = mask[..., None].bool()
+    assert torch.isfinite(got).all()
+    assert torch.allclose(got * real, want * real, atol=5e-2)
