@@ -70,7 +70,9 @@ def worker(mode: str, length: int, steps: int) -> None:
         model(input_ids=ids, attention_mask=mask).last_hidden_state.pow(2).mean().backward()
         times.append(time.perf_counter() - start)
         peaks.append(_rss_kb("VmHWM") - before)
-    print(json.dumps({"peak_mb": max(peaks[1:]) / 1024, "step_s": statistics.median(times[1:])}))
+    timed = slice(1, None) if steps else slice(None)  # --memory-only: one step, no warm-up
+    print(json.dumps({"peak_mb": max(peaks[timed]) / 1024,
+                      "step_s": statistics.median(times[timed])}))
 
 
 def measure(mode: str, length: int, steps: int) -> dict:
@@ -84,7 +86,7 @@ def measure(mode: str, length: int, steps: int) -> dict:
 def memory_table(lengths: list[int], steps: int) -> None:
     modes = ("dense-eager", "dense-sdpa", "rsa")
     print(f"\nrsa pattern {RSA}; BERT hidden 256, 4 heads, 2 layers, batch 1, "
-          f"{steps} timed steps after 1 warm-up")
+          + (f"{steps} timed steps after 1 warm-up" if steps else "1 step, no warm-up"))
     print(f"{'tokens':>6} | {'mode':<11} | {'peak MB':>8} | {'step s':>7} | "
           f"{'mem / eager':>11} | {'mem / sdpa':>10} | {'time / eager':>12}")
     for length in lengths:
@@ -168,6 +170,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="smoke run: short lengths, tiny data")
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--skip-accuracy", action="store_true")
+    ap.add_argument("--memory-only", action="store_true",
+                    help="one untimed-warm-up step per config, peak memory only (light: ~30 s "
+                         "of CPU); step times then are not comparable")
     ap.add_argument("--worker", nargs=3, metavar=("MODE", "LENGTH", "STEPS"),
                     help=argparse.SUPPRESS)
     ap.add_argument("--train", type=int, default=640, help="long reviews to train on")
@@ -177,6 +182,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.worker:
         worker(args.worker[0], int(args.worker[1]), int(args.worker[2]))
+        return
+    if args.memory_only:
+        memory_table([1024, 2048, 4096], 0)
         return
     if not args.skip_memory:
         memory_table([256, 512] if args.quick else [1024, 2048, 4096], 1 if args.quick else 3)
