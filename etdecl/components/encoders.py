@@ -116,6 +116,9 @@ def build_hf(cfg, base: Path) -> HFTextEncoder:
     """Pretrained weights load from safetensors when present; torch files load weights-only."""
     from transformers import AutoConfig, AutoModel
 
+    sparse = cfg.attention.type == "rsa"
+    # RSA reads BERT's [B,1,1,L] padding mask; sdpa would first expand it to [B,1,L,L]
+    eager = {"attn_implementation": "eager"} if sparse else {}
     if cfg.model is not None:
         folder = resolve_model(cfg.model, base)
         config = AutoConfig.from_pretrained(str(folder), trust_remote_code=cfg.trust_remote_code)
@@ -127,6 +130,7 @@ def build_hf(cfg, base: Path) -> HFTextEncoder:
             trust_remote_code=cfg.trust_remote_code,
             use_safetensors=True if has_st else None,
             **_no_pooler(config.model_type),
+            **eager,
         )
     else:
         params = dict(cfg.config)
@@ -134,9 +138,14 @@ def build_hf(cfg, base: Path) -> HFTextEncoder:
         config = AutoConfig.for_model(model_type, **params)
         cls = _encoder_only(config)
         backbone = cls(config) if cls else AutoModel.from_config(
-            config, trust_remote_code=cfg.trust_remote_code, **_no_pooler(model_type))
+            config, trust_remote_code=cfg.trust_remote_code, **_no_pooler(model_type), **eager)
     if not hasattr(backbone.config, "hidden_size") and hasattr(backbone.config, "d_model"):
         backbone.config.hidden_size = backbone.config.d_model
+    if sparse:
+        from .sparse_attention import install_rsa
+
+        a = cfg.attention
+        install_rsa(backbone, a.block, a.local_blocks, a.random_blocks, a.seed)
     enc = HFTextEncoder(backbone, cfg.pooling)
     _freeze(enc, cfg.freeze_embeddings, cfg.freeze_layers)
     return enc

@@ -17,6 +17,23 @@ from .section import Name, Section
 # ── encoders ─────────────────────────────────────────────────────────────────────────────────
 
 
+class Attention(Section):
+    """How an `hf` encoder's self-attention reads keys: `dense` (the model's own), or `rsa`,
+    random sparse attention: each query block attends its `local_blocks` nearest key blocks
+    plus `random_blocks` others drawn per head, with the same pretrained weights."""
+
+    type: Literal["dense", "rsa"] = "dense"
+    """`dense`, or `rsa` (BERT-family models: bert, roberta, xlm-roberta, camembert, electra)."""
+    block: Annotated[int, Field(ge=1)] = 64
+    """Tokens per block (rsa). Batches are padded inside the layer to a multiple of it."""
+    random_blocks: Annotated[int, Field(ge=0)] = 2
+    """Random key blocks each query block attends, drawn separately for every head (rsa)."""
+    local_blocks: Annotated[int, Field(ge=1)] = 3
+    """Nearest key blocks each query block attends, its own included (rsa)."""
+    seed: Annotated[int, Field(ge=0)] = 0
+    """Seed of the random blocks; the pattern is fixed per layer, so predictions repeat (rsa)."""
+
+
 @ENCODER_TYPES.register
 class HFEncoder(Section):
     """A transformers encoder: pretrained weights from a folder or alias,
@@ -40,6 +57,8 @@ class HFEncoder(Section):
     (embeddings lowest); heads train at the full rate."""
     trust_remote_code: bool = False
     """Allow code shipped with the model folder to run. Off unless you trust its author."""
+    attention: Attention = Attention()
+    """Self-attention pattern: dense (default) or random sparse (`type: rsa`)."""
 
 
 class _SmallEncoder(Section):
