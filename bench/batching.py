@@ -2,17 +2,19 @@
 
     flock /work/bench.lock python bench/batching.py [--quick] [--seeds 3] [--qs-limit 1500]
 
-Two parts, both on the recipes' own data (recipes/quickstart.yaml, recipes/sentiment-amazon.yaml):
+Three parts, on the recipes' own data (recipes/quickstart.yaml, recipes/sentiment-amazon.yaml):
 
 1. Padding fraction (padded tokens / all tokens of the padded micro-batches) over one whole
    epoch of each recipe's full training split, at its batch size: random, and bucketed at a
-   few `train.bucket_window` values. Tokenising only, no training.
-2. Training runs, random and bucketed (window 50), interleaved (seed by seed, the order of the
-   two alternating), each in a fresh process: examples/s of training (train() wall time minus
-   evaluation and checkpoint time, so collation and the steps count) and dev accuracy after one
-   epoch. Scaled down to fit ~15 min on 2 cores: quickstart on a `--qs-limit` sample (a fifth
-   held out as dev), sentiment-amazon on `--amazon-limit` training rows and `--amazon-dev`
-   dev rows. Ratios are bucketed / random within the same seed, so machine noise mostly cancels.
+   few `train.bucket_window` values (3 order seeds).
+2. Examples/s of training steps on the full split (collation included): one model in one
+   process steps through the same step numbers of the random and the bucketed order,
+   alternating in `--rounds` rounds, so machine noise hits both alike (the ratio to quote).
+3. Whole training runs, random and bucketed, interleaved (seed by seed, the order of the two
+   alternating), each in a fresh process: dev accuracy after one epoch, and examples/s of the
+   run (train() wall time minus evaluation and checkpoints; noisier, separate processes).
+   Scaled down to fit ~15 min on 2 cores: quickstart on a `--qs-limit` sample (a fifth held
+   out as dev), sentiment-amazon on `--amazon-limit` training and `--amazon-dev` dev rows.
 
 Writes nothing into the repository (run directories go to a temporary folder).
 """
@@ -90,7 +92,45 @@ def work_padding(spec: dict) -> dict:
             tb = TrainBatches(b.sets, t.batch_size, 1, 0, t.grad_accum, seed, 1, t.mixing,
                               t.mixing_temperature, batching, max(window, 1))
             out[batching].setdefault(str(window), []).append(_epoch_padding(tb))
+    if spec["steps"]:
+        out["throughput"] = _interleaved_steps(trainer, spec["steps"], spec["rounds"],
+                                               spec["window"])
     return out
+
+
+def _interleaved_steps(trainer, steps: int, rounds: int, window: int) -> dict:
+    """Examples/s of training steps (collation included) on random and bucketed batches of the
+    full split, one model in one process, alternating in rounds so machine noise hits both
+    alike. Each round takes the same step numbers of both orders, spread over the epoch."""
+    import numpy as np
+
+    from etdecl.data.tokens import TrainBatches
+
+    t = trainer.recipe.train
+    orders = {m: TrainBatches(trainer.batches.sets, t.batch_size, 1, 0, t.grad_accum, t.seed,
+                              1, t.mixing, t.mixing_temperature, m, window)
+              for m in ("random", "bucketed")}
+    n = orders["random"].steps_per_epoch
+    picks = np.linspace(0, n - 1, steps * rounds).round().astype(int)
+
+    def run(mode: str, chosen) -> float:
+        start, done = time.perf_counter(), 0
+        for s in chosen:
+            ds, mine = orders[mode].step_batch(int(s))
+            float(trainer.train_step([ds.batch(p) for p in np.array_split(mine, t.grad_accum)]))
+            done += len(mine)
+        return done / (time.perf_counter() - start)
+
+    run("random", picks[:1])  # warm-up
+    run("bucketed", picks[:1])
+    per_round = []
+    for r in range(rounds):
+        modes = ["random", "bucketed"] if r % 2 == 0 else ["bucketed", "random"]
+        per_round.append({m: run(m, picks[r::rounds]) for m in modes})
+    return {"steps": steps * rounds,
+            "random": statistics.median(x["random"] for x in per_round),
+            "bucketed": statistics.median(x["bucketed"] for x in per_round),
+            "ratio": statistics.median(x["bucketed"] / x["random"] for x in per_round)}
 
 
 def work_train(spec: dict) -> dict:
@@ -142,12 +182,16 @@ def run_worker(kind: str, spec: dict) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="smoke run: tiny samples, one seed")
-    ap.add_argument("--seeds", type=int, default=3, help="training seeds per dataset")
+    ap.add_argument("--seeds", type=int, default=3,
+                    help="quickstart training seeds (0: skip the training runs)")
     ap.add_argument("--amazon-seeds", type=int, default=1)
     ap.add_argument("--qs-limit", type=int, default=1500)
-    ap.add_argument("--amazon-limit", type=int, default=960)
+    ap.add_argument("--amazon-limit", type=int, default=640)
     ap.add_argument("--amazon-dev", type=int, default=400)
     ap.add_argument("--window", type=int, default=50)
+    ap.add_argument("--steps", type=int, default=6,
+                    help="timed steps per batching and round on the full split (0: skip)")
+    ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -158,10 +202,12 @@ def main() -> None:
     if args.quick:
         args.seeds, args.amazon_seeds = 1, 1
         args.qs_limit, args.amazon_limit, args.amazon_dev = 300, 160, 64
+        args.steps, args.rounds = 1, 2
     if not AMAZON.is_dir():
         sys.exit(f"shared data not found: {AMAZON} (set ETDECL_SHARED_DATA)")
     tmp = Path(tempfile.mkdtemp(prefix="etdecl-bench-batching-"))
     windows = [1, 10, 50, 200]
+    throughput: list[tuple[str, dict]] = []
     started = time.perf_counter()
 
     print("## Padding fraction over one epoch of the full training split (3 order seeds)")
@@ -174,12 +220,25 @@ def main() -> None:
             else []
         pad = run_worker("padding", {"recipe": recipe, "overrides": full + limit,
                                      "run_dir": str(tmp / f"pad-{name}"), "seeds": [1, 2, 3],
-                                     "windows": windows})
+                                     "windows": windows, "window": args.window,
+                                     "steps": args.steps, "rounds": args.rounds})
+        throughput.append((name, pad.get("throughput")))
         rnd = statistics.mean(pad["random"]["0"])
         cells = [statistics.mean(pad["bucketed"][str(w)]) for w in windows]
         chosen = statistics.mean(pad["bucketed"].get(str(args.window), [float("nan")]))
         print(f"| {name} | {pad['examples']} | {rnd:.3f} | "
               + " | ".join(f"{c:.3f}" for c in cells) + f" | {chosen / rnd:.3f} |", flush=True)
+
+    if args.steps:
+        print(f"\n## Training steps on the full split, one process, {args.rounds} interleaved "
+              f"rounds (window {args.window})")
+        print("| data | steps per batching | random ex/s | bucketed ex/s | ratio (median) |")
+        print("|---|---|---|---|---|")
+        for name, tp in throughput:
+            print(f"| {name} | {tp['steps']} | {tp['random']:.1f} | {tp['bucketed']:.1f} | "
+                  f"{tp['ratio']:.3f} |")
+    if not args.seeds:
+        return
 
     print(f"\n## Training, random vs bucketed (window {args.window}), interleaved by seed")
     print("| data | seed | batching | padding | examples/s | train s | steps | dev accuracy |")
@@ -192,7 +251,9 @@ def main() -> None:
             order = ["random", "bucketed"] if i % 2 == 0 else ["bucketed", "random"]
             for batching in order:
                 sets = [*full, *scale, f"train.seed={seed}", f"train.batching={batching}",
-                        f"train.bucket_window={args.window}", "train.eval_every=100000"]
+                        "train.eval_every=100000"]
+                if batching == "bucketed":
+                    sets.append(f"train.bucket_window={args.window}")
                 r = run_worker("train", {"recipe": recipe, "overrides": sets,
                                          "run_dir": str(tmp / f"{name}-{batching}-{seed}")})
                 rows[batching].append(r)
