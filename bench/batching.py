@@ -183,7 +183,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="smoke run: tiny samples, one seed")
     ap.add_argument("--seeds", type=int, default=3,
-                    help="quickstart training seeds (0: skip the training runs)")
+                    help="quickstart training seeds (0: skip its training runs)")
     ap.add_argument("--amazon-seeds", type=int, default=1)
     ap.add_argument("--qs-limit", type=int, default=1500)
     ap.add_argument("--amazon-limit", type=int, default=640)
@@ -237,7 +237,7 @@ def main() -> None:
         for name, tp in throughput:
             print(f"| {name} | {tp['steps']} | {tp['random']:.1f} | {tp['bucketed']:.1f} | "
                   f"{tp['ratio']:.3f} |")
-    if not args.seeds:
+    if not args.seeds and not args.amazon_seeds:
         return
 
     print(f"\n## Training, random vs bucketed (window {args.window}), interleaved by seed")
@@ -246,6 +246,8 @@ def main() -> None:
     summary = []
     for name, seeds in (("quickstart", args.seeds), ("sentiment-amazon", args.amazon_seeds)):
         recipe, full, scale = recipe_args(name, args)
+        if not seeds:
+            continue
         rows: dict[str, list[dict]] = {"random": [], "bucketed": []}
         for i, seed in enumerate(range(1, seeds + 1)):
             order = ["random", "bucketed"] if i % 2 == 0 else ["bucketed", "random"]
