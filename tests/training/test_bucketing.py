@@ -179,3 +179,29 @@ def test_two_process_ddp_follows_one_process_with_bucketed_batches(tiny_recipe, 
     assert len(l1) == len(l2) == 6
     for a, b in zip(l1, l2, strict=True):
         assert abs(a - b) <= 1e-3 * max(1.0, abs(a)), (l1, l2)
+
+
+@pytest.mark.parametrize(("train", "error"), [
+    ("bucket_window: 8", True),
+    ("batching: random\n  bucket_window: 8", True),
+    ("batching: bucketed\n  bucket_window: 8", False),
+    ("batching: bucketed", False),
+    ("batching: random", False),
+])
+def test_a_bucket_window_without_bucketed_batches_is_a_located_error(tmp_path, train, error):
+    from etdecl.recipe.errors import RecipeError
+    from etdecl.recipe.validate import load_recipe
+
+    base = (Path(__file__).resolve().parents[1] / "assets" / "valid" / "base.yaml").read_text()
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(base.replace("../data/train.jsonl", "train.jsonl") + f"  {train}\n")
+    try:
+        load_recipe(recipe, [], check_data=False)
+        problems = []
+    except RecipeError as err:
+        problems = err.problems
+    assert [p.path for p in problems] == (["train.bucket_window"] if error else [])
+    if error:
+        line = recipe.read_text().splitlines().index("  bucket_window: 8") + 1
+        rendered = problems[0].render()
+        assert f"r.yaml:{line}:" in rendered and "batching: bucketed" in rendered, rendered
