@@ -5,7 +5,8 @@ tokenizer (hash of its serialised fast tokenizer), `max_length` and the task's e
 change re-tokenises. Cache files are plain numpy arrays loaded with `allow_pickle=False`.
 
 Training batches: each optimizer step draws one dataset (`mixing.py`) and that dataset's next
-batch in a seeded per-epoch order; the global batch is split over ranks, then micro-batches.
+batch in a seeded per-epoch order (random, or length-bucketed: `bucketing.py`); the global
+batch is split over ranks, then micro-batches.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch
 
 from ..recipe.split_archive import etdecl_cache
 from ..tasks.base import Example, Features, Task
+from .bucketing import bucketed_order
 from .collate import collate
 from .mixing import batch_numbers, schedule
 
@@ -121,8 +123,12 @@ class TrainBatches:
     epochs: int = 1
     mixing: str = "proportional"
     temperature: float = 2.0
+    batching: str = "random"
+    """`random`, or `bucketed`: length-sorted global batches in shuffled order (bucketing.py)."""
+    bucket_window: int = 50
 
     def __post_init__(self) -> None:
+        self._orders: dict[int, tuple[int, np.ndarray]] = {}  # dataset → (epoch, its order)
         sizes = [len(s.feats) for s in self.sets]
         self.per_set = [n // self.global_batch for n in sizes]
         total = self.steps_per_epoch * max(self.epochs, 1)
@@ -140,8 +146,18 @@ class TrainBatches:
         return sum(self.per_set)
 
     def _order(self, d: int, epoch: int) -> np.ndarray:
+        """Dataset d's order in its epoch: a pure function of (seed, epoch, d), kept per dataset
+        so a step does not redraw it."""
+        cached = self._orders.get(d)
+        if cached is not None and cached[0] == epoch:
+            return cached[1]
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch + d * 7_919_000)
-        return torch.randperm(len(self.sets[d].feats), generator=gen).numpy()
+        order = torch.randperm(len(self.sets[d].feats), generator=gen).numpy()
+        if self.batching == "bucketed":  # the same generator, drawn on: batch-level shuffle
+            order = bucketed_order(order, self.sets[d].feats.lengths(), self.global_batch,
+                                   self.bucket_window, gen)
+        self._orders[d] = (epoch, order)
+        return order
 
     def step_batch(self, step: int) -> tuple[DatasetFeatures, np.ndarray]:
         """(dataset, this rank's feature indices) of a global step."""

@@ -85,7 +85,7 @@ class Trainer:
         self.strategy = st = make_strategy(self.recipe.parallel, t, find_unused=idle)
         self.batches = TrainBatches(
             self.data.train, t.batch_size, st.dp_size, st.dp_rank, t.grad_accum, t.seed,
-            t.epochs, t.mixing, t.mixing_temperature,
+            t.epochs, t.mixing, t.mixing_temperature, t.batching, t.bucket_window,
         )
         if self.batches.steps_per_epoch == 0:
             n = max(len(d.feats) for d in self.data.train)

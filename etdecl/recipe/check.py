@@ -58,6 +58,15 @@ def batch_splits_into_accumulation(lr: LoadedRecipe) -> Iterator[Problem]:
 
 
 @check
+def bucket_window_needs_bucketed_batches(lr: LoadedRecipe) -> Iterator[Problem]:
+    t = lr.recipe.train
+    if ("train", "bucket_window") in lr.tree.origins and t.batching != "bucketed":
+        yield _err(lr, ("train", "bucket_window"), "a bucket window only applies to "
+                   "length-bucketed batches", found=f"train.batching '{t.batching}'",
+                   hint="set train.batching: bucketed, or drop train.bucket_window")
+
+
+@check
 def parallel_plan_fits_plugin(lr: LoadedRecipe) -> Iterator[Problem]:
     """Options each ColossalAI plugin accepts, and combinations it refuses."""
     p = lr.recipe.parallel
