@@ -59,8 +59,14 @@ def batch_splits_into_accumulation(lr: LoadedRecipe) -> Iterator[Problem]:
 
 @check
 def bucket_window_needs_bucketed_batches(lr: LoadedRecipe) -> Iterator[Problem]:
+    """A window other than the default does nothing with random batches (the default itself is
+    what `show` writes out, so it stays quiet)."""
     t = lr.recipe.train
-    if ("train", "bucket_window") in lr.tree.origins and t.batching != "bucketed":
+    from .schema_train import TrainConfig
+
+    default = TrainConfig.model_fields["bucket_window"].default
+    if (("train", "bucket_window") in lr.tree.origins and t.batching != "bucketed"
+            and t.bucket_window != default):
         yield _err(lr, ("train", "bucket_window"), "a bucket window only applies to "
                    "length-bucketed batches", found=f"train.batching '{t.batching}'",
                    hint="set train.batching: bucketed, or drop train.bucket_window")

@@ -86,7 +86,7 @@ def test_rsa_that_fits_validates_clean(tmp_path, attention):
 
 @pytest.mark.parametrize("key", ["block", "random_blocks", "local_blocks", "seed"])
 def test_block_options_under_dense_are_a_located_warning(tmp_path, key):
-    path = write(tmp_path, f"{{type: dense, {key}: 2}}")
+    path = write(tmp_path, f"{{type: dense, {key}: 5}}")  # 5: no option's default
     found = problems(path)
     assert [p.severity for p in found] == ["warning"], [p.render() for p in found]
     assert found[0].path == f"encoders.plm.attention.{key}"

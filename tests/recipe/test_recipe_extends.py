@@ -215,17 +215,17 @@ def test_show_origin(runner, monkeypatch: pytest.MonkeyPatch) -> None:
     out = result.stdout
     parent, child = EXTENDS / "parent.yaml", EXTENDS / "child.yaml"
 
-    def origin_of(key: str) -> str:
-        [comment] = re.findall(rf"^\s*{key}:.*#\s*(.+)$", out, flags=re.M)
+    def origin_of(key: str, indent: int = 2) -> str:
+        [comment] = re.findall(rf"^ {{{indent}}}{key}:.*#\s*(.+)$", out, flags=re.M)
         return comment.strip()
 
-    assert origin_of("name") == f"child.yaml:{line_of(child, 'name: child')}"
+    assert origin_of("name", 0) == f"child.yaml:{line_of(child, 'name: child')}"
     assert origin_of("epochs") == f"child.yaml:{line_of(child, 'epochs: 1')}"
-    assert origin_of("labels") == f"child.yaml:{line_of(child, 'labels: [neg, pos]')}"
+    assert origin_of("labels", 4) == f"child.yaml:{line_of(child, 'labels: [neg, pos]')}"
     assert origin_of("max_length") == f"child.yaml:{line_of(child, 'max_length: 32')}"
     assert origin_of("lr") == f"parent.yaml:{line_of(parent, 'lr: 1.0e-4')}"
-    assert origin_of("dropout") == f"parent.yaml:{line_of(parent, 'dropout: 0.2')}"
-    assert origin_of("description") == f"parent.yaml:{line_of(parent, 'description:')}"
+    assert origin_of("dropout", 4) == f"parent.yaml:{line_of(parent, 'dropout: 0.2')}"
+    assert origin_of("description", 0) == f"parent.yaml:{line_of(parent, 'description:')}"
     assert origin_of("warmup") == "default"
     assert origin_of("eval_batch_size") == "default"
     assert origin_of("seed") == "--set train.seed=9"
