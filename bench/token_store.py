@@ -3,12 +3,14 @@
     flock /work/bench.lock python bench/token_store.py [--sizes 10000 100000 1000000] [--quick]
 
 For each size the script writes synthetic JSONL reviews into a temporary directory, then runs
-each measurement in a fresh process while sampling the resident memory of its whole process
-tree (the tokenising pool included) every 20 ms:
+each measurement in a fresh process while sampling the memory of its whole process tree (the
+tokenising pool included; proportional set size, so pages a forked worker shares with its
+parent count once) every 50 ms:
   store 1st  build the store (rows read in chunks, tokenised by the pool) + read the batches
   store 2nd  the same again: the complete store is reused (file hash + memory maps)
+  threads    store 1st without the pool: tokenised in-process by the tokenizer's own threads
   in-memory  today's path: every row an Example, tokenised into memory (`encode_cached`)
-"peak MB" is peak tree RSS minus the RSS after imports and the tokenizer load. Batches are
+"peak MB" is the tree's peak PSS minus the PSS after imports and the tokenizer load. Batches are
 `--batches` training batches of 32 drawn by `TrainBatches` from the store. The tokenizer is
 the real `minilm-l6`; max_length 128. Nothing is written into the repository.
 """
@@ -86,7 +88,7 @@ def child(mode: str, folder: Path, batches: int, workers: int) -> None:
     view = datasets(loaded.recipe)["main"]
     tok = AutoTokenizer.from_pretrained(str(resolve_model("minilm-l6")))
     tok(["warm up"])
-    base = psutil.Process().memory_info().rss
+    base = psutil.Process().memory_full_info().pss
     print(json.dumps({"base": base}), flush=True)
     t0 = time.perf_counter()
     if mode == "memory":
@@ -115,13 +117,16 @@ def child(mode: str, folder: Path, batches: int, workers: int) -> None:
                       "tokens": int(feats.offsets[-1]), "batches": read}), flush=True)
 
 
-def tree_rss(proc) -> int:
+def tree_pss(proc) -> int:
+    """Proportional set size of a process and its descendants: forked workers share their
+    parent's pages (torch, the tokenizer), which summed RSS would count once per process."""
     import psutil
 
     total = 0
-    for p in [proc, *proc.children(recursive=True)]:
-        with contextlib.suppress(psutil.Error):
-            total += p.memory_info().rss
+    with contextlib.suppress(psutil.Error):
+        for p in [proc, *proc.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                total += p.memory_full_info().pss
     return total
 
 
@@ -139,8 +144,8 @@ def measure(mode: str, folder: Path, cache: Path, batches: int, workers: int) ->
 
     def sample() -> None:
         while not done.is_set():
-            peak[0] = max(peak[0], tree_rss(ps))
-            time.sleep(0.02)
+            peak[0] = max(peak[0], tree_pss(ps))
+            time.sleep(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -191,6 +196,9 @@ def main() -> None:
             second = measure("store", folder, cache, batches, workers)
             rows = [("store 1st", first, ""),
                     ("store 2nd", second, f"{second['tokenise'] / first['tokenise']:.3f}")]
+            if workers and n <= args.memory_up_to:  # the fallback: the tokenizer's own threads
+                rows.append(("threads", measure("store", folder, folder / "cache0", batches, 0),
+                             ""))
             if n <= args.memory_up_to:
                 rows.append(("in-memory", measure("memory", folder, cache, batches, 0), ""))
             for name, r, ratio in rows:

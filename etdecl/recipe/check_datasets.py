@@ -84,12 +84,12 @@ def data_stream_reads_rows_once(lr: LoadedRecipe) -> Iterator[Problem]:
         return
     for view in datasets(lr.recipe).values():
         if view.train is not None and view.dev is None:
-            yield _err(lr, ("data", "stream"), f"data.stream needs a dev source for "
-                       f"{_dotted(view.path)}: holding out dev_fraction of the training rows "
-                       "would read them all into memory first",
+            yield _err(lr, ("data", "stream"), f"needs a dev source "
+                       f"({_dotted((*view.path, 'dev'))}): holding out dev_fraction of the "
+                       "training rows would read them all into memory first",
                        expected=f"{_dotted((*view.path, 'dev'))} set",
                        hint="split the file once (a dev file), or drop data.stream")
-        elif view.train is not None and view.train.limit is not None:
+        if view.train is not None and view.train.limit is not None:
             yield _err(lr, (*view.path, "train", "limit"), "a streamed training split is "
                        "read once, in order, so it cannot be sampled with 'limit'",
                        expected="no limit with data.stream",

@@ -183,14 +183,17 @@ def test_streamed_recipe_trains(tmp_path):
     assert list(token_store.store_dir().glob(f"*/{MANIFEST}"))
 
 
-@pytest.mark.parametrize("override,key", [
-    ("data.dev=null", "data.stream"),
-    ("data.train.limit=10", "data.train.limit"),
+@pytest.mark.parametrize("old,new,key,words", [
+    ("dev: {path: dev.jsonl}, ", "", "data.stream", "needs a dev source"),
+    ("{path: train.jsonl}", "{path: train.jsonl, limit: 10}", "data.train.limit",
+     "cannot be sampled"),
 ])
-def test_stream_refuses_what_needs_every_row(tmp_path, override, key):
+def test_stream_refuses_what_needs_every_row(tmp_path, old, new, key, words):
     path = _recipe(tmp_path, "classify")
+    path.write_text(path.read_text().replace(old, new))
     with pytest.raises(RecipeError) as info:
-        load_recipe(path, [override])
+        load_recipe(path)
     [problem] = [p for p in info.value.problems if p.severity == "error"]
-    assert problem.path == key and problem.loc is not None
-    assert "data.stream" in problem.message or "streamed" in problem.message
+    assert problem.path == key and words in problem.message
+    text = path.read_text().splitlines()[problem.loc.line - 1]
+    assert f"{key.split('.')[-1]}:" in text and problem.loc.col > 1  # the key's line
