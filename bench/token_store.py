@@ -8,7 +8,8 @@ tokenising pool included; proportional set size, so pages a forked worker shares
 parent count once) every 50 ms:
   store 1st  build the store (rows read in chunks, tokenised by the pool) + read the batches
   store 2nd  the same again: the complete store is reused (file hash + memory maps)
-  threads    store 1st without the pool: tokenised in-process by the tokenizer's own threads
+  threads    store 1st without a pool: tokenised in-process by the tokenizer's own threads
+  pool 1     store 1st with one pool worker (shown when the default has no pool: < 3 cores)
   in-memory  today's path: every row an Example, tokenised into memory (`encode_cached`)
 "peak MB" is the tree's peak PSS minus the PSS after imports and the tokenizer load. Batches are
 `--batches` training batches of 32 drawn by `TrainBatches` from the store. The tokenizer is
@@ -196,8 +197,10 @@ def main() -> None:
             second = measure("store", folder, cache, batches, workers)
             rows = [("store 1st", first, ""),
                     ("store 2nd", second, f"{second['tokenise'] / first['tokenise']:.3f}")]
-            if workers and n <= args.memory_up_to:  # the fallback: the tokenizer's own threads
-                rows.append(("threads", measure("store", folder, folder / "cache0", batches, 0),
+            if n <= args.memory_up_to:  # the other way to tokenise: pool or in-process threads
+                other = 0 if workers else 1
+                rows.append(("threads" if other == 0 else "pool 1",
+                             measure("store", folder, folder / "cache-other", batches, other),
                              ""))
             if n <= args.memory_up_to:
                 rows.append(("in-memory", measure("memory", folder, cache, batches, 0), ""))
