@@ -11,7 +11,7 @@ import hashlib
 import json
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +21,8 @@ from ..recipe.datasets import DatasetView, SourceError, dataset_heads, datasets,
 from ..recipe.loaded import LoadedRecipe
 from ..tasks.base import Example, Task
 
-__all__ = ["Example", "Splits", "file_sha256", "load_splits", "read_split", "tasks_of"]
+__all__ = ["Example", "Splits", "file_sha256", "load_splits", "read_split", "selection_key",
+           "split_rows", "tasks_of"]
 
 
 @dataclass
@@ -88,42 +89,49 @@ def row_example(row: Row, view: DatasetView, tasks: Sequence[Task], index: int,
                    row.file, row.line)
 
 
-def read_split(loaded: LoadedRecipe, view: DatasetView, split: str, tasks: Sequence[Task],
-               skipped: Counter) -> tuple[list[Example], str]:
-    """Examples of one split and a hash identifying exactly this selection of this file."""
-    data = loaded.recipe.data
+def split_rows(loaded: LoadedRecipe, view: DatasetView, split: str, tasks: Sequence[Task],
+               skipped: Counter) -> tuple[Iterator[Example], Path]:
+    """The split's examples one at a time, in file order (before `limit`), and its file.
+
+    Under `skip`, rows the reader can read past (bad encoding or JSON, a wrong column count,
+    a truncated last line) are counted and reading goes on; a file that cannot be read at
+    all (empty, bad header) is an error under either policy: it has no row to skip.
+    """
     source = getattr(view, split)
     try:
         path, shown = locate(loaded, view, split)
     except SourceError as err:
         raise DataError(err.shown, 0, err.message) from None
     where = {k: {_norm(v) for v in vs} for k, vs in view.where.items()}
-    rows: list[Row] = []
-    skip = data.on_bad_row == "skip"
+    skip = loaded.recipe.data.on_bad_row == "skip"
 
     def count(err: DataError) -> None:
         skipped[f"{shown}: {err.kind}"] += 1
 
-    # Under `skip`, rows the reader can read past (bad encoding or JSON, a wrong column count,
-    # a truncated last line) are counted and reading goes on; a file that cannot be read at
-    # all (empty, bad header) is an error under either policy: it has no row to skip.
-    out: list[Example] = []
-    for row in iter_rows(path, shown, source.format, count if skip else None):
-        try:
-            if not _keep(row, where):
+    def examples() -> Iterator[Example]:
+        n = 0
+        for row in iter_rows(path, shown, source.format, count if skip else None):
+            try:
+                if not _keep(row, where):
+                    continue
+                example = row_example(row, view, tasks, n)
+            except DataError as err:
+                if not skip:
+                    raise
+                count(err)
                 continue
-            out.append(row_example(row, view, tasks, len(out)))
-            rows.append(row)
-        except DataError as err:
-            if not skip:
-                raise
-            count(err)
-    if not out:
-        raise DataError(shown, 0, "no usable rows (check data.where and the field mapping)")
-    if source.limit is not None and source.limit < len(out):
-        keep = sorted(random.Random(data.split_seed).sample(range(len(out)), source.limit))
-        out = [out[i] for i in keep]
-    out = [_reindex(e, i) for i, e in enumerate(out)]
+            yield example
+            n += 1
+        if not n:
+            raise DataError(shown, 0, "no usable rows (check data.where and the field mapping)")
+
+    return examples(), path
+
+
+def selection_key(loaded: LoadedRecipe, view: DatasetView, split: str, tasks: Sequence[Task],
+                  path: Path) -> str:
+    """Hash identifying exactly this selection of this file (the token caches' key)."""
+    data = loaded.recipe.data
     selection = json.dumps(
         {
             "file": file_sha256(path),
@@ -134,13 +142,26 @@ def read_split(loaded: LoadedRecipe, view: DatasetView, split: str, tasks: Seque
             "fields": view.fields.model_dump(),
             "where": view.where,
             "domain": view.domain,
-            "limit": source.limit,
+            "limit": getattr(view, split).limit,
             "seed": data.split_seed,
             "dev_fraction": data.dev_fraction if view.dev is None else None,
         },
         sort_keys=True,
     )
-    return out, hashlib.sha256(selection.encode()).hexdigest()
+    return hashlib.sha256(selection.encode()).hexdigest()
+
+
+def read_split(loaded: LoadedRecipe, view: DatasetView, split: str, tasks: Sequence[Task],
+               skipped: Counter) -> tuple[list[Example], str]:
+    """Examples of one split and a hash identifying exactly this selection of this file."""
+    rows, path = split_rows(loaded, view, split, tasks, skipped)
+    out = list(rows)
+    limit = getattr(view, split).limit
+    if limit is not None and limit < len(out):
+        keep = sorted(random.Random(loaded.recipe.data.split_seed).sample(range(len(out)), limit))
+        out = [out[i] for i in keep]
+    out = [_reindex(e, i) for i, e in enumerate(out)]
+    return out, selection_key(loaded, view, split, tasks, path)
 
 
 def _reindex(e: Example, index: int) -> Example:

@@ -44,16 +44,22 @@ CACHE_VERSION = "2"
 """Bumped when the stored arrays change meaning (2: task-owned features)."""
 
 
+def features_key(task: Task, tokenizer, max_length: int, selection_key: str,
+                 others: Sequence[Task] = ()) -> str:
+    """What the features depend on: data selection, tokenizer, max_length, task encodings."""
+    spec = json.dumps({"task": task.kind, "cfg": task.cfg.model_dump(mode="json")
+                       if hasattr(task.cfg, "model_dump") else repr(task.cfg)}, sort_keys=True)
+    key = hashlib.sha256(f"{CACHE_VERSION}|{selection_key}|{tokenizer_hash(tokenizer)}|"
+                         f"{max_length}|{spec}|{[t.name for t in others]}".encode())
+    return key.hexdigest()[:32]
+
+
 def encode_cached(examples: Sequence[Example], task: Task, tokenizer, max_length: int,
                   selection_key: str, use_cache: bool = True,
                   others: Sequence[Task] = ()) -> Features:
     """`task` encodes the examples (and its targets); `others`, heads sharing the dataset, add
     their targets."""
-    spec = json.dumps({"task": task.kind, "cfg": task.cfg.model_dump(mode="json")
-                       if hasattr(task.cfg, "model_dump") else repr(task.cfg)}, sort_keys=True)
-    key = hashlib.sha256(f"{CACHE_VERSION}|{selection_key}|{tokenizer_hash(tokenizer)}|"
-                         f"{max_length}|{spec}|{[t.name for t in others]}".encode())
-    path = cache_dir() / f"{key.hexdigest()[:32]}.npz"
+    path = cache_dir() / f"{features_key(task, tokenizer, max_length, selection_key, others)}.npz"
     if use_cache and path.is_file():
         with np.load(path, allow_pickle=False) as z:
             feats = Features.from_arrays({k: z[k] for k in z.files})
@@ -87,8 +93,13 @@ class DatasetFeatures:
     """Batch-key suffix of `feats`' tokenizer (empty for the graph's first tokenizer)."""
     domains: dict[str, int] = field(default_factory=dict)
     """Domain name → id, shared by every dataset of the run (`domain` in batches; -1: none)."""
+    domain_ids: np.ndarray | None = None
+    """Each example's domain id, when the examples are not in memory (a token store)."""
 
     def __post_init__(self) -> None:
+        if self.domain_ids is not None:
+            self._domain_ids = self.domain_ids
+            return
         ids = [self.domains.get(e.domain, -1) if e.domain is not None else -1
                for e in self.examples]
         self._domain_ids = np.asarray(ids, dtype=np.int64)
@@ -102,7 +113,7 @@ class DatasetFeatures:
         out["dataset"] = torch.full((len(out["index"]),), self.index, dtype=torch.long)
         if len(self._domain_ids):
             rows = self.feats.example[np.asarray(index, dtype=np.int64)]
-            out["domain"] = torch.from_numpy(self._domain_ids[rows])
+            out["domain"] = torch.from_numpy(self._domain_ids[rows].astype(np.int64))
         return out
 
 

@@ -76,6 +76,26 @@ def data_train_or_sets(lr: LoadedRecipe) -> Iterator[Problem]:
                    hint="move it under data.sets.<name>, or drop data.sets")
 
 
+@check
+def data_stream_reads_rows_once(lr: LoadedRecipe) -> Iterator[Problem]:
+    """`data.stream` reads training rows once, in order: a held-out dev share and a `limit`
+    sample would both need every row in memory first."""
+    if not lr.recipe.data.stream:
+        return
+    for view in datasets(lr.recipe).values():
+        if view.train is not None and view.dev is None:
+            yield _err(lr, ("data", "stream"), f"needs a dev source "
+                       f"({_dotted((*view.path, 'dev'))}): holding out dev_fraction of the "
+                       "training rows would read them all into memory first",
+                       expected=f"{_dotted((*view.path, 'dev'))} set",
+                       hint="split the file once (a dev file), or drop data.stream")
+        if view.train is not None and view.train.limit is not None:
+            yield _err(lr, (*view.path, "train", "limit"), "a streamed training split is "
+                       "read once, in order, so it cannot be sampled with 'limit'",
+                       expected="no limit with data.stream",
+                       hint="cut the file instead, or drop data.stream")
+
+
 def _readable(src) -> bool:
     return src is not None and (src.path is None) != (src.package is None) and (
         src.path is not None or src.resource is not None)

@@ -99,3 +99,7 @@ class DataConfig(Section):
     `skip` counts and reports them."""
     sets: dict[Name, Dataset] = {}
     """Named datasets (multi-task or multi-domain recipes), instead of `train` here."""
+    stream: bool = False
+    """Tokenise training rows in a background pool into a memory-mapped token store on disk and
+    train from it, so memory does not grow with the data (for data larger than memory). Needs
+    a `dev` source and no `train.limit`: both would need every row in memory."""
