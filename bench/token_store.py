@@ -11,7 +11,8 @@ parent count once) every 50 ms:
   threads    store 1st without a pool: tokenised in-process by the tokenizer's own threads
   pool 1     store 1st with one pool worker (shown when the default has no pool: < 3 cores)
   in-memory  today's path: every row an Example, tokenised into memory (`encode_cached`)
-"peak MB" is the tree's peak PSS minus the PSS after imports and the tokenizer load. Batches are
+"peak MB" is the tree's peak PSS minus the PSS after imports and the tokenizer load; "anon MB"
+the same for anonymous memory (without the memory-mapped store's reclaimable page cache). Batches are
 `--batches` training batches of 32 drawn by `TrainBatches` from the store. The tokenizer is
 the real `minilm-l6`; max_length 128. Nothing is written into the repository.
 """
@@ -89,8 +90,8 @@ def child(mode: str, folder: Path, batches: int, workers: int) -> None:
     view = datasets(loaded.recipe)["main"]
     tok = AutoTokenizer.from_pretrained(str(resolve_model("minilm-l6")))
     tok(["warm up"])
-    base = psutil.Process().memory_full_info().pss
-    print(json.dumps({"base": base}), flush=True)
+    info = psutil.Process().memory_full_info()
+    print(json.dumps({"base": info.pss, "base_anon": info.rss - info.shared}), flush=True)
     t0 = time.perf_counter()
     if mode == "memory":
         splits = load_splits(loaded, "main", [task])
@@ -118,17 +119,21 @@ def child(mode: str, folder: Path, batches: int, workers: int) -> None:
                       "tokens": int(feats.offsets[-1]), "batches": read}), flush=True)
 
 
-def tree_pss(proc) -> int:
-    """Proportional set size of a process and its descendants: forked workers share their
-    parent's pages (torch, the tokenizer), which summed RSS would count once per process."""
+def tree_memory(proc) -> tuple[int, int]:
+    """(PSS, anonymous) of a process and its descendants. PSS: forked workers share their
+    parent's pages (torch, the tokenizer), which summed RSS would count once per process.
+    Anonymous (RSS minus file-backed and shared pages) leaves out the memory-mapped store's
+    page cache, which the kernel reclaims under pressure: the memory a run really holds."""
     import psutil
 
-    total = 0
+    pss = anon = 0
     with contextlib.suppress(psutil.Error):
         for p in [proc, *proc.children(recursive=True)]:
             with contextlib.suppress(psutil.Error):
-                total += p.memory_full_info().pss
-    return total
+                info = p.memory_full_info()
+                pss += info.pss
+                anon += info.rss - info.shared
+    return pss, anon
 
 
 def measure(mode: str, folder: Path, cache: Path, batches: int, workers: int) -> dict:
@@ -140,12 +145,13 @@ def measure(mode: str, folder: Path, cache: Path, batches: int, workers: int) ->
                              str(batches), str(workers)], env=env, stdout=subprocess.PIPE,
                             text=True)
     ps = psutil.Process(proc.pid)
-    peak = [0]
+    peak = [0, 0]
     done = threading.Event()
 
     def sample() -> None:
         while not done.is_set():
-            peak[0] = max(peak[0], tree_pss(ps))
+            pss, anon = tree_memory(ps)
+            peak[0], peak[1] = max(peak[0], pss), max(peak[1], anon)
             time.sleep(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -160,6 +166,7 @@ def measure(mode: str, folder: Path, cache: Path, batches: int, workers: int) ->
     if proc.returncode:
         raise SystemExit(f"{mode} at {folder} failed ({proc.returncode})")
     out["peak_mb"] = (peak[0] - out["base"]) / 2**20
+    out["anon_mb"] = (peak[1] - out["base_anon"]) / 2**20
     return out
 
 
@@ -186,7 +193,7 @@ def main() -> None:
     print(f"tokenising workers: {workers}; {batches} batches of 32 read; "
           f"load average {os.getloadavg()[0]:.1f} at start")
     head = (f"{'examples':>9} {'run':<10} {'tokenise s':>10} {'ex/s':>8} {'read s':>7} "
-            f"{'peak MB':>8} {'2nd/1st':>8}")
+            f"{'peak MB':>8} {'anon MB':>8} {'2nd/1st':>8}")
     print(head)
     print("-" * len(head))
     for n in sizes:
@@ -206,7 +213,8 @@ def main() -> None:
                 rows.append(("in-memory", measure("memory", folder, cache, batches, 0), ""))
             for name, r, ratio in rows:
                 print(f"{n:>9} {name:<10} {r['tokenise']:>10.2f} {n / r['tokenise']:>8.0f} "
-                      f"{r['read']:>7.2f} {r['peak_mb']:>8.0f} {ratio:>8}", flush=True)
+                      f"{r['read']:>7.2f} {r['peak_mb']:>8.0f} {r['anon_mb']:>8.0f} {ratio:>8}",
+                      flush=True)
 
 
 if __name__ == "__main__":
