@@ -11,8 +11,9 @@ parent count once) every 50 ms:
   threads    store 1st without a pool: tokenised in-process by the tokenizer's own threads
   pool 1     store 1st with one pool worker (shown when the default has no pool: < 3 cores)
   in-memory  today's path: every row an Example, tokenised into memory (`encode_cached`)
-"peak MB" is the tree's peak PSS minus the PSS after imports and the tokenizer load; "anon MB"
-the same for anonymous memory (without the memory-mapped store's reclaimable page cache). Batches are
+"peak MB" is the tree's peak PSS minus the PSS after imports and the tokenizer load;
+"anon MB" the same for anonymous memory (without the memory-mapped store's reclaimable page
+cache). Batches are
 `--batches` training batches of 32 drawn by `TrainBatches` from the store. The tokenizer is
 the real `minilm-l6`; max_length 128. Nothing is written into the repository.
 """
