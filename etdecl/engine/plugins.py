@@ -62,8 +62,7 @@ def make_strategy(plan: ParallelConfig, train: TrainConfig, find_unused: bool = 
         return (not cpu) if value is None else value
 
     if plan.plugin == "ddp":
-        # gradients live in DDP's buckets (no copy into them after every backward)
-        plugin = TorchDDPPlugin(find_unused_parameters=find_unused, gradient_as_bucket_view=True)
+        plugin = TorchDDPPlugin(find_unused_parameters=find_unused)
         return Strategy(plugin, "ddp", world, rank, 0, True, False, False, False)
     if plan.plugin == "zero":
         kwargs: dict[str, Any] = plugin_kwargs_for_cpu("zero") if cpu else {}
