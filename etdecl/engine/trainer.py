@@ -26,7 +26,7 @@ from rich.console import Console
 
 from ..compile import compile_recipe
 from ..consoles import make_console
-from ..data.tokens import TrainBatches
+from ..data.tokens import TrainBatches, eval_batches
 from ..recipe.datasets import metric_key
 from ..recipe.errors import Problem, RecipeError
 from ..recipe.loaded import LoadedRecipe
@@ -40,6 +40,14 @@ from .progress import training_progress
 from .run_data import prepare
 from .runlog import RunLog, write_summary
 from .schedule import LinearWarmupDecay
+from .speed import (
+    CompileOutcome,
+    compile_graph,
+    precision_context,
+    report_compile,
+    to_fp32,
+    why_not_compile,
+)
 
 
 class Trainer:
@@ -74,6 +82,9 @@ class Trainer:
         check_world(self.loaded, self.world)
         if t.deterministic:
             torch.use_deterministic_algorithms(True)
+            # deterministic kernels, without also NaN-filling every new tensor (a debugging
+            # aid that took a fifth of MiniLM's step time on CPU; no kernel reads it)
+            torch.utils.deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]
         compiled = compile_recipe(self.loaded)
         self.compiled = compiled
         barrier = dist.barrier if self.world > 1 else (lambda: None)
@@ -108,6 +119,11 @@ class Trainer:
             for encoder in model.hf_encoders().values():
                 encoder.backbone.gradient_checkpointing_enable(
                     gradient_checkpointing_kwargs={"use_reentrant": False})
+        self._precision = precision_context(self.recipe.parallel)
+        self.notices: list[str] = []
+        self.compile_outcome: CompileOutcome | None = None
+        if t.compile:
+            self.compile_outcome = self._compile(model)
         optimizer = make_optimizer(st.kind, param_groups(model, self.recipe), t.lr)
         warmup = int(round(t.warmup * self.total_steps))
         scheduler = LambdaLR(optimizer, LinearWarmupDecay(warmup, self.total_steps))
@@ -125,6 +141,19 @@ class Trainer:
         if self.resume:
             self._resume()
         self.log = RunLog(self.run_dir, self.is_main, self.step if self.resume else None)
+        report_compile(self.compile_outcome, self.console, self.log, self.step, self.is_main)
+
+    def _compile(self, model: torch.nn.Module) -> CompileOutcome:
+        """torch.compile the graph (train.compile), or say why it stays eager."""
+        reason = why_not_compile(self.recipe.parallel)
+        if reason is not None:
+            return CompileOutcome(False, reason=reason)
+        first = next(iter(self.batches.epoch(0)))[0]
+        st = self.strategy
+        dev = next((b for d in self.data.dev for _, b in eval_batches(
+            d, self.recipe.train.eval_batch_size, st.dp_size, st.dp_rank)), None)
+        return compile_graph(model, first, dev, self._precision,
+                             lambda out, batch: self.method.loss(out, batch).total)
 
     def _resume(self) -> None:
         path = self.ckpt.latest()
@@ -168,10 +197,10 @@ class Trainer:
             for i, batch in enumerate(micro_batches):
                 if i < n - 1:
                     with self.booster.no_sync(self.model, self.optimizer):
-                        loss = self.criterion(self.model(**batch), batch) / n
+                        loss = self.criterion(self._forward(batch), batch) / n
                         self.booster.backward(loss, self.optimizer)
                 else:
-                    loss = self.criterion(self.model(**batch), batch) / n
+                    loss = self.criterion(self._forward(batch), batch) / n
                     self.booster.backward(loss, self.optimizer)
                 total += loss.detach().float()
                 for k, v in self._parts.items():
@@ -185,6 +214,13 @@ class Trainer:
         self.method.on_step_end(self.step + 1)
         return total if self.strategy.reports else torch.zeros(())
 
+    def _forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The model's forward in the plan's precision context (bf16 autocast on ddp)."""
+        with self._precision():
+            out = to_fp32(self.model(**batch))
+        assert out is not None
+        return out
+
     def _mean_over_replicas(self, value: float) -> float:
         """Average a reported value over data-parallel replicas (non-reporting ranks add 0)."""
         if self.world == 1:
@@ -197,7 +233,7 @@ class Trainer:
 
     def _eval_forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:
         if not self.strategy.pipeline:
-            return self.model(**batch)
+            return self._forward(batch)
         # the 1F1B schedule keeps train-time batch bookkeeping; eval must not disturb it
         sched = self.strategy.plugin.scheduler
         saved = (sched.num_microbatches, sched.last_batch_size)
@@ -258,6 +294,7 @@ class Trainer:
         window_parts: dict[str, float] = {}
         started = time.perf_counter()
         start_step = self.step
+        self.step_seconds = self.side_seconds = 0.0
         outcome = "done"
         with progress:
             task = progress.add_task(
@@ -265,7 +302,9 @@ class Trainer:
             )
             while self.step < self.total_steps and self.epoch < t.epochs:
                 for micro in self.batches.epoch(self.epoch, self.step_in_epoch):
+                    tick = time.perf_counter()
                     loss = self.train_step(micro)
+                    self.step_seconds += time.perf_counter() - tick
                     self.step += 1
                     self.step_in_epoch += 1
                     window_loss += float(loss)
@@ -287,11 +326,15 @@ class Trainer:
                         self.step_in_epoch = 0
                     done = self.step >= self.total_steps
                     if (eval_every and self.step % eval_every == 0) or end_of_epoch or done:
+                        tick = time.perf_counter()
                         self._after_eval(self.evaluate())
+                        self.side_seconds += time.perf_counter() - tick
                         progress.update(task, info=self._info(None))
                     stop = self.stop_after is not None and self.step >= self.stop_after
                     if (ckpt_every and self.step % ckpt_every == 0) or end_of_epoch or done or stop:
+                        tick = time.perf_counter()
                         self.save_checkpoint()
+                        self.side_seconds += time.perf_counter() - tick
                     if stop and not done:
                         outcome = "stopped"
                         break
@@ -328,7 +371,12 @@ class Trainer:
             ("train / dev examples", f"{n_train} / {n_dev}"),
             ("wall time (this launch)", f"{self.elapsed:.1f} s"),
             ("time per step", f"{self.elapsed / max(1, self.steps_run):.3f} s"),
+            ("train-step time", f"{self.step_seconds / max(1, self.steps_run):.3f} s"),
         ]
+        done = self.compile_outcome
+        if done is not None:
+            rows.append(("compile", f"{done.seconds:.1f} s (not in step time)" if done.compiled
+                         else f"eager: {done.reason}"))
         for key, value in self.last_eval.items():
             if isinstance(value, float) and key != "loss" and not key.endswith(".loss"):
                 rows.append((f"last dev {key}", f"{value:.4f}"))
@@ -339,6 +387,22 @@ class Trainer:
             rows.append((f"skipped rows: {reason}", str(count)))
         rows.append(("run directory", str(self.run_dir)))
         return rows
+
+    def timing(self) -> dict[str, Any]:
+        """This launch's seconds: the loop's wall, the part spent evaluating and saving
+        checkpoints, the train steps alone (forward, backward, optimizer), and compile (the
+        probe, before the loop; 0 when eager), with the examples the steps trained on."""
+        done = self.compile_outcome
+        return {
+            "wall_s": round(self.elapsed, 3),
+            "eval_checkpoint_s": round(self.side_seconds, 3),
+            "train_step_s": round(self.step_seconds, 3),
+            "steps": self.steps_run,
+            "examples": self.steps_run * self.recipe.train.batch_size,
+            "compile_s": round(done.seconds, 3) if done is not None else 0.0,
+            "compiled": bool(done and done.compiled),
+            "precision": self.recipe.parallel.precision,
+        }
 
     def cleanup(self, outcome: str) -> None:
         self.log.close()
@@ -356,6 +420,7 @@ class Trainer:
             "best_eval": self.best_eval,
             "fingerprint": self.loaded.fingerprint,
             "skipped_rows": dict(self.data.skipped),
+            "timing": self.timing(),
         }
         (self.run_dir / "result.json").write_text(json.dumps(final, indent=2))
         if outcome == "stopped":

@@ -87,10 +87,12 @@ def parallel_plan_fits_plugin(lr: LoadedRecipe) -> Iterator[Problem]:
         if p.zero_stage:
             yield _err(lr, (*base, "zero_stage"), "plugin 'ddp' does not shard optimizer state",
                        hint="use plugin 'zero' (stage 1 or 2) or 'hybrid'")
-        if p.precision != "fp32":
-            yield _err(lr, (*base, "precision"), "plugin 'ddp' trains in fp32",
-                       expected="'fp32', or plugin 'zero'/'gemini'/'hybrid' for bf16/fp16",
-                       found=f"'{p.precision}'")
+        if p.precision == "fp16":
+            yield _err(lr, (*base, "precision"), "plugin 'ddp' cannot train in fp16: its "
+                       "autocast keeps fp32 weights and has no loss scaler on CPU, so small fp16 "
+                       "gradients would vanish", expected="'fp32' or 'bf16'", found="'fp16'",
+                       hint="use bf16 (same range as fp32), or plugin 'zero'/'gemini'/'hybrid' "
+                       "for fp16")
     if p.plugin == "zero" and p.zero_stage == 0:
         yield _err(lr, (*base, "zero_stage"), "plugin 'zero' needs ZeRO stage 1 or 2",
                    expected="1 or 2", found="0")

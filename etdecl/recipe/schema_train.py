@@ -32,7 +32,9 @@ class ParallelConfig(Section):
     microbatches: Annotated[int, Field(ge=1)] | None = None
     """Micro-batches per step through the pipeline (pp > 1); at least `pp`, default `pp`."""
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
-    """Training precision. `ddp` trains in fp32; ZeRO inside `hybrid` needs bf16 or fp16."""
+    """Training precision. `ddp`: fp32, or bf16 autocast over fp32 weights (no fp16: no loss
+    scaler on CPU); `zero`/`gemini`/`hybrid` cast the model themselves; ZeRO inside `hybrid`
+    needs bf16 or fp16."""
     gradient_checkpointing: bool = False
     """Recompute encoder activations in the backward pass to save memory."""
     overlap_communication: bool | None = None

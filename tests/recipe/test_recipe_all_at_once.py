@@ -59,7 +59,7 @@ CROSS = [
     Fault("label-twice", "heads",
           "heads:\n  cls: {type: classify, input: plm, labels: [neg, pos, neg]}\n",
           "heads.cls.labels[2]"),
-    Fault("ddp-precision", "parallel", "parallel: {plugin: ddp, precision: bf16}\n",
+    Fault("ddp-precision", "parallel", "parallel: {plugin: ddp, precision: fp16}\n",
           "parallel.precision"),
 ]
 PAIRS = [(s, c) for s, c in itertools.product(STRUCTURAL, CROSS) if s.section != c.section]

@@ -41,7 +41,7 @@ BREAKS = {  # one --set list per error kind or cross-field message
     "batch-split": ["train.grad_accum=3"], "tp-plugin": ["parallel.tp=2"],
     "microbatches": ["parallel.microbatches=2"], "overlap-p2p": ["parallel.overlap_p2p=true"],
     "no-data": ["data.train={}"], "gemini-stage": ["parallel={plugin: gemini, zero_stage: 1}"],
-    "ddp-precision": ["parallel.precision=bf16"],
+    "ddp-precision": ["parallel.precision=fp16"],
     "tp-model": ["parallel={plugin: hybrid, tp: 3}", TINY],
     "pp-model": ["parallel={plugin: hybrid, pp: 5}", TINY],
     "microbatches-few": ["parallel={plugin: hybrid, pp: 2, microbatches: 1}", TINY],
