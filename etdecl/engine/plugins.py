@@ -73,6 +73,10 @@ def make_strategy(plan: ParallelConfig, train: TrainConfig, find_unused: bool = 
         return Strategy(plugin, "zero", world, rank, 0, True, False, True, True)
     if plan.plugin == "gemini":
         kwargs = plugin_kwargs_for_cpu("gemini") if cpu else {}
+        if cpu:  # Gemini is chosen to save memory: keep glibc from hoarding freed chunks
+            from .heap import return_freed_memory
+
+            return_freed_memory()
         plugin = GeminiPlugin(precision=plan.precision, max_norm=max_norm, **kwargs)
         return Strategy(plugin, "gemini", world, rank, 0, True, False, True, True)
     from .shard_policy import ModelGraphPolicy

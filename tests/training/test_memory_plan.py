@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -143,3 +144,23 @@ def test_ddp_bf16_autocasts_activations_and_keeps_fp32_weights():
     embeddings = 16 * 8 * 8 * 4 * 3  # s·b·h fp32 embedding outputs, the same in both
     layers = fp32.memory["activations"] - embeddings
     assert bf16.memory["activations"] == embeddings + layers / 2
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc tuning")
+def test_freed_tensors_go_back_to_the_os_under_gemini_tuning() -> None:
+    """After `return_freed_memory` (applied for Gemini on CPU), a large tensor freed is memory
+    returned, also after earlier large frees (which otherwise raise glibc's mmap threshold and
+    keep later blocks on the heap)."""
+    import psutil
+    import torch
+
+    from etdecl.engine.heap import return_freed_memory
+
+    assert return_freed_memory()
+    proc = psutil.Process()
+    for _ in range(3):
+        before = proc.memory_info().rss
+        block = torch.ones(6 * 2**20)  # 24 MiB: under glibc's 32 MiB mmap threshold cap
+        assert proc.memory_info().rss - before > 20 * 2**20
+        del block
+        assert proc.memory_info().rss - before < 8 * 2**20
