@@ -110,7 +110,18 @@ def test_peak_sums_every_part_and_names_the_plugin_buffers(name):
                      "all-gather buckets", "adam fp32 temporaries")))
         assert r.memory["buffers"] == sum(
             v for k, v in r.detail.items() if k in ("ddp gradient buckets", "fp32 master shards",
-                                                    "fp32 master chunks"))
+                                                    "fp32 master chunks",
+                                                    "model built whole before the split"))
+
+
+def test_tensor_parallel_counts_the_model_built_whole():
+    """Measured on CPU: the graph is built whole in fp32 before tp splits it (the heap keeps
+    the pieces)."""
+    tp = plan_ranks(_plan(plugin="hybrid", tp=2), SHAPE, PARTS, world=2, batch_size=8,
+                    grad_accum=1, seq_len=16)[0]
+    whole = (PARTS.embeddings + SHAPE.layers * PARTS.per_layer + PARTS.head) * 4
+    assert tp.detail["model built whole before the split"] == whole
+
 
 
 def test_zero_shards_adam_moments_and_gemini_shards_parameters_too():
@@ -151,16 +162,20 @@ def test_freed_tensors_go_back_to_the_os_under_gemini_tuning() -> None:
     """After `return_freed_memory` (applied for Gemini on CPU), a large tensor freed is memory
     returned, also after earlier large frees (which otherwise raise glibc's mmap threshold and
     keep later blocks on the heap)."""
-    import psutil
-    import torch
+    import subprocess
 
-    from etdecl.engine.heap import return_freed_memory
-
-    assert return_freed_memory()
-    proc = psutil.Process()
-    for _ in range(3):
-        before = proc.memory_info().rss
-        block = torch.ones(6 * 2**20)  # 24 MiB: under glibc's 32 MiB mmap threshold cap
-        assert proc.memory_info().rss - before > 20 * 2**20
-        del block
-        assert proc.memory_info().rss - before < 8 * 2**20
+    # its own process: malloc's tuning would otherwise stay with the rest of the test session
+    probe = """
+import psutil, torch
+from etdecl.engine.heap import return_freed_memory
+assert return_freed_memory()
+proc = psutil.Process()
+for _ in range(3):
+    before = proc.memory_info().rss
+    block = torch.ones(6 * 2**20)  # 24 MiB: under glibc's 32 MiB mmap threshold cap
+    assert proc.memory_info().rss - before > 20 * 2**20
+    del block
+    assert proc.memory_info().rss - before < 8 * 2**20, "freed block kept"
+"""
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
