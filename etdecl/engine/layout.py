@@ -11,8 +11,7 @@ Memory model per rank (bytes), with P the parameters the rank holds; the peak is
   buffers     the plugin's own resident buffers (`plugin_buffers`: DDP buckets, fp32 masters;
               with tp, the fp32 model as built before the split, whose pieces the heap keeps)
   activations per encoder layer held, for the micro-batches in flight (Korthikanti et al. 2022):
-              s·b·h·(10 + 24/t) + 5·a·s²·b/t elements in 16-bit units, doubled for fp32 (two
-              micro-batches on a pipeline's last stage, measured); plus
+              s·b·h·(10 + 24/t) + 5·a·s²·b/t elements in 16-bit units, doubled for fp32; plus
               buffers alive during backward (ZeRO-2 reduce buckets, Gemini chunks, pipeline p2p)
   step        the optimizer step's transients (Adam's temporary, fp32 gradient casts, ZeRO's
               reduce and all-gather buckets)
@@ -134,8 +133,6 @@ def plan_ranks(
         grads = 0.0 if plan.plugin == "gemini" else params * pbytes / (dp if zero >= 2 else 1)
         optim = params * 8 / (dp if zero >= 1 else 1)
         in_flight = min(pp - stage, micro) if pp > 1 else 1
-        if pp > 1 and last:  # 1F1B: the next micro-batch's forward runs before the heap gets
-            in_flight = min(2, micro)  # back the previous backward's blocks (measured)
         s, b, h, a = seq_len, micro_batch, shape.hidden, shape.heads
         per_layer_act = (s * b * h * (10 + 24 / tp) + 5 * a * s * s * b / tp) * 2
         act = per_layer_act * n_layers * in_flight * (abytes / 2)
