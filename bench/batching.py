@@ -1,6 +1,6 @@
 """Length-bucketed against random batching: padding fraction, training examples/s, dev accuracy.
 
-    flock /work/bench.lock python bench/batching.py [--quick] [--seeds 3] [--qs-limit 1500]
+    python bench/batching.py [--quick] [--seeds 3] [--qs-limit 1500]
 
 Three parts, on the recipes' own data (recipes/quickstart.yaml, recipes/sentiment-amazon.yaml):
 

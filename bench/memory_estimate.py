@@ -1,6 +1,6 @@
 """Compare `etdecl plan`'s memory estimate per rank with the measured peak resident memory.
 
-    flock /work/bench.lock python bench/memory_estimate.py [--steps 8] [--quick] [--only zero]
+    python bench/memory_estimate.py [--steps 8] [--quick] [--only zero]
 
 Every plan runs at two points, so the model is not fitted to one: batch 32 at the data's own
 lengths (quickstart's max_length 64) and batch 64 (twice the activations against the

@@ -1,7 +1,7 @@
 """Random sparse attention (rsa) against dense attention: peak memory and step time of one
 forward+backward on long sequences, and dev accuracy after fine-tuning MiniLM-L6 on long reviews.
 
-Run under the shared lock:  flock /work/bench.lock python bench/rsa.py [--quick]
+Run alone on the machine:  python bench/rsa.py [--quick]
 
 Memory: each (mode, length) runs in its own process, on a random-initialised BERT (hidden 256,
 4 heads, 2 layers, that many positions, batch 1); the peak is the growth of the process's

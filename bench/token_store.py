@@ -1,6 +1,6 @@
 """Streaming token store (`data.stream`): peak memory and tokenisation throughput by data size.
 
-    flock /work/bench.lock python bench/token_store.py [--sizes 10000 100000 1000000] [--quick]
+    python bench/token_store.py [--sizes 10000 100000 1000000] [--quick]
 
 For each size the script writes synthetic JSONL reviews into a temporary directory, then runs
 each measurement in a fresh process while sampling the memory of its whole process tree (the
