@@ -27,7 +27,7 @@ def _fail(err: Exception) -> typer.Exit:
 
 
 def _load(run_dir: Path, checkpoint: str):
-    from ..engine.inference import RunError, load_run
+    from ..engine.inference import RunError, load_model
     from ..quiet import quiet_third_party
     from ..recipe.errors import RecipeError
 
@@ -35,7 +35,7 @@ def _load(run_dir: Path, checkpoint: str):
     if checkpoint not in ("best", "last"):
         raise _fail(ValueError(f"--checkpoint must be 'best' or 'last', not '{checkpoint}'"))
     try:
-        return load_run(run_dir, checkpoint)
+        return load_model(run_dir, checkpoint)
     except (RunError, RecipeError) as e:
         raise _fail(e) from None
 

@@ -18,7 +18,7 @@ import torch
 from ..compile.graph import CompiledModel, compile_recipe
 from ..data.examples import row_example
 from ..data.tokens import DatasetFeatures
-from ..datafiles.readers import DataError, iter_rows
+from ..datafiles.readers import DataError, Row, iter_rows
 from ..datafiles.values import as_text
 from ..recipe.datasets import DatasetView, datasets
 from ..recipe.loaded import LoadedRecipe
@@ -90,6 +90,24 @@ def load_run(run_dir: Path, which: str = "best") -> LoadedRun:
     return LoadedRun(run_dir, loaded, compiled, weights)
 
 
+def load_model(path: Path, which: str = "best") -> LoadedRun:
+    """A run directory (its best or last checkpoint) or an exported bundle, loaded the same way
+    for evaluate, predict and serve."""
+    if (path / "manifest.json").is_file():
+        from ..export.bundle import load_bundle
+
+        if which != "best":
+            raise RunError(f"{path} is a bundle: it holds one set of weights, so --checkpoint "
+                           "does not apply")
+        return load_bundle(path)
+    if not (path / "recipe.yaml").is_file():
+        kind = "folder" if path.is_dir() else "path that does not exist" if not path.exists() \
+            else "file"
+        raise RunError(f"{path} is neither a run directory (no recipe.yaml) nor a bundle "
+                       f"(no manifest.json): it is a {kind}")
+    return load_run(path, which)
+
+
 def pick_dataset(run: LoadedRun, name: str | None) -> DatasetView:
     views = datasets(run.loaded.recipe)
     if name is None:
@@ -143,23 +161,50 @@ def evaluate_file(run: LoadedRun, path: Path, dataset: str | None = None,
     return score(ds, results, losses)[0]
 
 
+def _predict_examples(run: LoadedRun, view: DatasetView, examples: list, key: str,
+                      batch_size: int, forward=None) -> list[dict[str, Any]]:
+    """User-facing predictions by head for each example, in order."""
+    ds = _features(run, view, examples, key)
+    results, _ = run_dataset(forward or _forward(run), ds, batch_size, 1, 0, True,
+                             with_targets=False)
+    by_head = {t.name: t.decode(results[t.name], ds.feats, ds.examples) for t in ds.tasks}
+    return [{h: preds[i] for h, preds in by_head.items()} for i in range(len(examples))]
+
+
+def predict_records(run: LoadedRun, records: list[dict[str, Any]], dataset: str | None = None,
+                    batch_size: int = 64, source: str = "request",
+                    forward=None) -> list[dict[str, Any]]:
+    """User-facing predictions by head for in-memory rows (keyed by the recipe's field names),
+    as `predict` writes them for a file's rows. A bad row raises DataError naming `source` and
+    the row's 1-based position (`line`)."""
+    view = pick_dataset(run, dataset)
+    tasks = [run.compiled.tasks[h] for h in run.compiled.dataset_heads[view.name]]
+    examples = []
+    for i, values in enumerate(records):
+        if not isinstance(values, dict):
+            raise DataError(source, i + 1, f"must be an object of fields, found "
+                            f"{type(values).__name__}", "not an object")
+        examples.append(row_example(Row(values, source, i + 1), view, tasks, i, False))
+    if not examples:
+        return []
+    return _predict_examples(run, view, examples, f"predict:{source}", batch_size, forward)
+
+
 def predict_file(run: LoadedRun, path: Path, dataset: str | None = None, chunk: int = 512,
-                 batch_size: int = 64) -> Iterator[tuple[int, dict[str, Any]]]:
+                 batch_size: int = 64, forward=None) -> Iterator[tuple[int, dict[str, Any]]]:
     """(input line, user-facing predictions by head) for every row, in input order, a chunk
     of rows at a time so files of any size stream through."""
     view = pick_dataset(run, dataset)
     pending: list = []
 
     def flush() -> Iterator[tuple[int, dict[str, Any]]]:
-        examples = [e for _, e in pending]
-        ds = _features(run, view, examples, f"predict:{path}")
-        results, _ = run_dataset(_forward(run), ds, batch_size, 1, 0, True, with_targets=False)
-        by_head = {t.name: t.decode(results[t.name], ds.feats, ds.examples) for t in ds.tasks}
-        for i, (row, _) in enumerate(pending):
+        preds = _predict_examples(run, view, [e for _, e in pending], f"predict:{path}",
+                                  batch_size, forward)
+        for (row, _), by_head in zip(pending, preds, strict=True):
             out: dict[str, Any] = {"line": row.line}
             if "id" in row.values:
                 out["id"] = row.values["id"]
-            out.update({h: preds[i] for h, preds in by_head.items()})
+            out.update(by_head)
             yield row.line, out
 
     for row, example in _rows(run, view, path, False):
