@@ -14,16 +14,40 @@ import typer
 from ..consoles import say
 from . import _console
 
-RunDir = Annotated[Path, typer.Argument(help="A run directory written by `etdecl train`.")]
+RunDir = Annotated[Path, typer.Argument(help="A run directory written by `etdecl train`, or a "
+                                              "bundle written by `etdecl export`.")]
 Checkpoint = Annotated[str, typer.Option(help="Which weights: 'best' (by train.metric) or "
                                               "'last'.")]
 DatasetOpt = Annotated[str | None, typer.Option(
     help="Whose heads and field mapping to use, in a recipe with several datasets.")]
+Backend = Annotated[str, typer.Option(
+    help="torch, or onnx: ONNX Runtime on the graphs of a bundle exported with --format onnx.")]
 
 
 def _fail(err: Exception) -> typer.Exit:
     say(f"error: {err}", stderr=True)
     return typer.Exit(1)
+
+
+def _forward(run, dataset: str | None, backend: str):
+    """None (the graph in torch) or an ONNX Runtime forward for the dataset's graph."""
+    from ..engine.inference import RunError, pick_dataset
+
+    if backend == "torch":
+        return None
+    if backend != "onnx":
+        raise _fail(ValueError(f"--backend must be 'torch' or 'onnx', not '{backend}'"))
+    try:
+        view = pick_dataset(run, dataset)
+        graphs = (run.manifest or {}).get("onnx", {})
+        if view.name not in graphs:
+            raise RunError(f"{run.run_dir} has no ONNX graph for dataset '{view.name}': export "
+                           "it with `etdecl export ... --format onnx`")
+    except RunError as e:
+        raise _fail(e) from None
+    from ..export.onnx_runtime import onnx_forward
+
+    return onnx_forward(run, run.run_dir / graphs[view.name])
 
 
 def _load(run_dir: Path, checkpoint: str):
@@ -48,6 +72,7 @@ def evaluate(
     = "test",
     dataset: DatasetOpt = None,
     checkpoint: Checkpoint = "best",
+    backend: Backend = "torch",
 ) -> None:
     """Score a finished run on a labelled file: every head's metrics, printed as a table and
     written to RUN_DIR/evaluations/NAME.json."""
@@ -58,22 +83,29 @@ def evaluate(
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise _fail(ValueError(f"--name '{name}' must be letters, digits, '.', '_' or '-'"))
     run = _load(run_dir, checkpoint)
+    forward = _forward(run, dataset, backend)
     started = time.perf_counter()
     try:
-        metrics = evaluate_file(run, data, dataset)
+        metrics = evaluate_file(run, data, dataset, forward=forward)
     except (DataError, RunError) as e:
         raise _fail(e) from None
     record = {"name": name, "data": str(data), "checkpoint": str(run.checkpoint),
+              "backend": backend,
               "fingerprint": run.loaded.fingerprint, "metrics": metrics,
               "seconds": round(time.perf_counter() - started, 2)}
     folder = run_dir / "evaluations"
-    folder.mkdir(exist_ok=True)
-    (folder / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
+    try:
+        folder.mkdir(exist_ok=True)
+        (folder / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
+    except OSError as e:  # a bundle deployed read-only: the table is the result
+        say(f"warning: not written to {folder} ({e.strerror})", stderr=True)
+        folder = None
     rows = [(k, f"{v:.4f}") for k, v in metrics.items() if isinstance(v, float)]
     out = _console.out
     out.print(key_value_table(out, f"{run.loaded.recipe.name}: {name} ({data})", rows),
               soft_wrap=False)
-    say(f"written to {folder / (name + '.json')}")
+    if folder is not None:
+        say(f"written to {folder / (name + '.json')}")
 
 
 def _count_lines(path: Path) -> int | None:
@@ -91,6 +123,8 @@ def predict(
     checkpoint: Checkpoint = "best",
     chunk: Annotated[int, typer.Option(help="Rows read, tokenised and predicted at a time.")]
     = 512,
+    batch_size: Annotated[int, typer.Option(help="Rows per forward pass.")] = 64,
+    backend: Backend = "torch",
 ) -> None:
     """Label every row of a file with a finished run: class and probabilities, tags per word,
     or answer text with character offsets. Streams: any size of file, a progress bar."""
@@ -101,6 +135,7 @@ def predict(
     from ..engine.inference import RunError, predict_file
 
     run = _load(run_dir, checkpoint)
+    forward = _forward(run, dataset, backend)
     total = _count_lines(input)
     tmp = output.with_name(output.name + ".tmp")
     n = 0
@@ -110,7 +145,8 @@ def predict(
     try:
         with progress, open(tmp, "w", encoding="utf-8") as fh:
             task = progress.add_task("predict", total=total, rate="")
-            for line, record in predict_file(run, input, dataset, chunk=chunk):
+            for line, record in predict_file(run, input, dataset, chunk=chunk,
+                                             batch_size=batch_size, forward=forward):
                 fh.write(json.dumps(record, ensure_ascii=False) + "\n")
                 n += 1
                 rate = n / max(time.perf_counter() - started, 1e-9)

@@ -151,14 +151,21 @@ def _tokenizer_name(cfg) -> tuple[str, str]:
     return cfg.tokenizer, "tokenizer"
 
 
-def compile_recipe(loaded: LoadedRecipe) -> CompiledModel:
-    """Build the module graph (weights loaded), its tasks and its tokenizers."""
+def compile_recipe(loaded: LoadedRecipe,
+                   encoder_configs: dict[str, Any] | None = None) -> CompiledModel:
+    """Build the module graph (weights loaded), its tasks and its tokenizers.
+
+    `encoder_configs` replaces encoders' recipe entries: a bundle builds each encoder from the
+    model config and tokenizer it carries (weights follow from its own file), so loading it
+    needs neither the pretrained model package nor the run directory.
+    """
     recipe = loaded.recipe
     torch.manual_seed(recipe.train.seed)
     tokenizers: dict[str, Any] = {}
     tokenizer_of: dict[str, str] = {}
     folders: dict[str, str] = {}
-    for name, cfg in recipe.encoders.items():
+    configs = {**recipe.encoders, **(encoder_configs or {})}
+    for name, cfg in configs.items():
         tok_name, key = _tokenizer_name(cfg)
         base = loaded.origin_dir("encoders", name, key)
         trust = getattr(cfg, "trust_remote_code", False)
@@ -171,7 +178,7 @@ def compile_recipe(loaded: LoadedRecipe) -> CompiledModel:
         tokenizers.setdefault(tk, tok)
         tokenizer_of[name] = tk
     encoders: dict[str, nn.Module] = {}
-    for name, cfg in recipe.encoders.items():
+    for name, cfg in configs.items():
         key = "model" if getattr(cfg, "model", None) is not None else (
             "config" if cfg.type == "hf" else "tokenizer")
         base = loaded.origin_dir("encoders", name, key)

@@ -37,6 +37,8 @@ class LoadedRun:
     loaded: LoadedRecipe
     compiled: CompiledModel
     checkpoint: Path
+    manifest: dict[str, Any] | None = None
+    """A bundle's manifest.json (None for a run directory)."""
 
 
 def _state_dict(path: Path) -> dict[str, torch.Tensor]:
@@ -150,14 +152,14 @@ def _forward(run: LoadedRun):
 
 
 def evaluate_file(run: LoadedRun, path: Path, dataset: str | None = None,
-                  batch_size: int = 64) -> dict[str, Any]:
+                  batch_size: int = 64, forward=None) -> dict[str, Any]:
     """Every head of the dataset scored on a labelled file with the recipe's field mapping."""
     view = pick_dataset(run, dataset)
     examples = [e for _, e in _rows(run, view, path, True)]
     if not examples:
         raise DataError(str(path), 0, "no usable rows (check the field mapping and data.where)")
     ds = _features(run, view, examples, f"evaluate:{path}")
-    results, losses = run_dataset(_forward(run), ds, batch_size, 1, 0, True)
+    results, losses = run_dataset(forward or _forward(run), ds, batch_size, 1, 0, True)
     return score(ds, results, losses)[0]
 
 

@@ -104,3 +104,17 @@ def make_run(root: Path, kind: str, seed: int = 0) -> Path:
             p.add_(torch.randn(p.shape, generator=gen) * 0.5)
     _save_checkpoint(run, compiled.model)
     return run
+
+
+def same_predictions(a: object, b: object, tol: float = 1e-5) -> bool:
+    """Equal user-facing predictions: the same labels, tags and answers; probabilities and
+    scores within `tol` (another runtime or build of the same weights rounds differently)."""
+    if isinstance(a, float) or isinstance(b, float):
+        return (isinstance(a, (int, float)) and isinstance(b, (int, float))
+                and abs(a - b) <= tol * max(1.0, abs(a)))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_predictions(a[k], b[k], tol) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(
+            same_predictions(x, y, tol) for x, y in zip(a, b, strict=True))
+    return a == b
