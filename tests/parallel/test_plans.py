@@ -36,6 +36,22 @@ def reference(tiny_dir: Path, plan: str) -> list[float]:
     return _REFERENCES[key]
 
 
+def exported_bundle_scores_like_the_run(run_dir: Path, dev: Path, out: Path) -> None:
+    """The plan's checkpoint (sharded, gathered) exports as a bundle that scores exactly like
+    the checkpoint, and like the dev evaluation the plan ran in training (within a row or
+    two: the plugin evaluated split or in bf16)."""
+    from etdecl.engine.inference import evaluate_file, load_model
+    from etdecl.export.bundle import write_bundle
+
+    best = load_model(run_dir)
+    bundle = load_model(write_bundle(best, out))
+    scored = evaluate_file(bundle, dev)
+    assert scored == evaluate_file(best, dev)
+    in_training = json.loads((run_dir / "result.json").read_text())["best_eval"]
+    assert abs(scored["cls.accuracy"] - in_training["cls.accuracy"]) <= 2 / 64, (
+        scored, in_training)
+
+
 @pytest.mark.parametrize("plan", list(PLANS))
 def test_plan_trains_follows_reference_and_resumes(plan, tiny_dir, tmp_path):
     ref = reference(tiny_dir, plan)
@@ -50,6 +66,7 @@ def test_plan_trains_follows_reference_and_resumes(plan, tiny_dir, tmp_path):
     tol = tolerance(plan)
     for step, (a, b) in enumerate(zip(ref, losses, strict=True), start=1):
         assert abs(a - b) <= tol * max(1.0, abs(a)), (plan, step, ref, losses)
+    exported_bundle_scores_like_the_run(whole, tiny_dir / "dev.jsonl", tmp_path / "bundle")
 
     # interrupted mid-epoch, then resumed: the same curve from the checkpoint on
     first = run_cli("train", recipe, "--run-dir", str(parts), "--stop-after", "7", *args)
