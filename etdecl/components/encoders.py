@@ -156,7 +156,8 @@ def build_hf(cfg, base: Path) -> HFTextEncoder:
         config = AutoConfig.for_model(model_type, **params)
         cls = _encoder_only(config)
         backbone = cls(config) if cls else AutoModel.from_config(
-            config, trust_remote_code=cfg.trust_remote_code, **_no_pooler(model_type, cfg.pooling), **eager)
+            config, trust_remote_code=cfg.trust_remote_code,
+            **_no_pooler(model_type, cfg.pooling), **eager)
     if not hasattr(backbone.config, "hidden_size") and hasattr(backbone.config, "d_model"):
         backbone.config.hidden_size = backbone.config.d_model
     if cfg.pooling == "pooler":

@@ -125,18 +125,21 @@ def _graph_problems(run: LoadedRun) -> tuple[list[Problem], _Target | None]:
         supported = [t for t in (*BERT_LIKE, *ROBERTA_LIKE) if t in supported]
     if model_type not in supported and not (ecfg.trust_remote_code
                                             and model_type not in CONFIG_MAPPING):
+        more = ", …" if len(supported) > 12 else ""
         problems.append(_problem(run, _type_key(run, enc), f"{auto} has no '{model_type}' model "
                                  f"whose head matches a {hcfg.type} head (supported: "
-                                 f"{', '.join(supported[:12])}{', …' if len(supported) > 12 else ''})"))
+                                 f"{', '.join(supported[:12])}{more})"))
     return problems, _Target(enc, head, hcfg.type, model_type, auto)
 
 
 def _supported(auto: str) -> list[str]:
     from transformers.models.auto import modeling_auto as m
 
-    names = {"AutoModelForSequenceClassification": m.MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
-             "AutoModelForTokenClassification": m.MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES,
-             "AutoModelForQuestionAnswering": m.MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES}
+    names = {
+        "AutoModelForSequenceClassification": m.MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
+        "AutoModelForTokenClassification": m.MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES,
+        "AutoModelForQuestionAnswering": m.MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES,
+    }
     return sorted(names[auto])
 
 
