@@ -228,9 +228,9 @@ def export_hf(run: LoadedRun, out: Path) -> Path:
     _, t = _graph_problems(run)
     assert t is not None
     config = _hf_config(run, t)
-    model = _build(t.auto, config)
-    model.load_state_dict(_hf_state(run, t, model), strict=True)
-    model.eval()
+    # built without memory, then given the run's own tensors: no random init, no second copy
+    model = _build(t.auto, config, "meta")
+    model.load_state_dict(_hf_state(run, t, model), strict=True, assign=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
