@@ -224,3 +224,21 @@ def test_minilm_with_its_pooler_exports_and_matches(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(model(**batch).logits, run.compiled.model(**batch)["cls.logits"],
                                    atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("model_type", ["xlm-roberta", "camembert", "mpnet"])
+def test_other_roberta_like_types_match(tmp_path, model_type):
+    """The rest of the RoBERTa-like list (pooler dense → classifier.dense), on tiny configs."""
+    from transformers import AutoModelForSequenceClassification
+
+    run = _compiled_run(tmp_path, "classify-pooler", "model_type: bert",
+                        f"model_type: {model_type}")
+    out = export_hf(run, tmp_path / "hf")
+    model, info = AutoModelForSequenceClassification.from_pretrained(
+        str(out), output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"], info
+    ids = torch.tensor([[101, 2023, 3185, 2001, 102, 0], [101, 2204, 102, 0, 0, 0]])
+    batch = {"input_ids": ids, "attention_mask": (ids != 0).long()}
+    with torch.no_grad():
+        torch.testing.assert_close(model.eval()(**batch).logits,
+                                   run.compiled.model(**batch)["cls.logits"], atol=1e-5, rtol=0)
