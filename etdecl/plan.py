@@ -57,7 +57,8 @@ def _layers(backbone: nn.Module) -> list[nn.Module]:
 
 def part_sizes(model: nn.Module, encoder: str):
     """Parameter counts of the split encoder's embeddings, one of its layers (and the share tp
-    splits), and everything else (other encoders, heads, method modules: the last stage)."""
+    splits), and everything else (other encoders, its pooler, heads, method modules: the last
+    stage)."""
     from .engine.layout import PartSizes
 
     enc = model.encoders[encoder]
@@ -68,10 +69,13 @@ def part_sizes(model: nn.Module, encoder: str):
     if layers:
         split = sum(p.numel() for n, p in layers[0].named_parameters()
                     if any(n.startswith(s) or f".{s}" in f".{n}" for s in _SPLIT_NAMES))
-    embeddings = _params(enc) - per_layer * len(layers)
+    # a kept pooler (`pooling: pooler`) runs with the heads, on the last stage
+    pooler = getattr(backbone, "pooler", None)
+    pooled = _params(pooler) if isinstance(pooler, nn.Module) else 0
+    embeddings = _params(enc) - per_layer * len(layers) - pooled
     word = backbone.get_input_embeddings().weight.numel() if hasattr(
         backbone, "get_input_embeddings") else enc.embedding.weight.numel()
-    rest = _params(model) - _params(enc)
+    rest = _params(model) - _params(enc) + pooled
     return PartSizes(embeddings, word, per_layer, split, rest)
 
 

@@ -22,7 +22,7 @@ ENCODERS: Registry = Registry("encoder")
 
 
 class HFTextEncoder(nn.Module):
-    """A transformers AutoModel with cls or mask-weighted mean pooling."""
+    """A transformers AutoModel with cls, mask-weighted mean or the model's own pooler."""
 
     def __init__(self, backbone: nn.Module, pooling: str) -> None:
         super().__init__()
@@ -49,13 +49,20 @@ class HFTextEncoder(nn.Module):
             kwargs["output_attentions"] = True
         out = self.backbone(**kwargs)
         states = out.last_hidden_state
-        return EncoderOutput(self.pool(states, attention_mask), states, attention_mask,
+        pooled = (out.pooler_output if self.pooling == "pooler"
+                  else self.pool(states, attention_mask))
+        return EncoderOutput(pooled, states, attention_mask,
                              getattr(out, "hidden_states", None), getattr(out, "attentions", None))
 
     def pool(self, states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Token states → one vector per example (first token, or mask-weighted mean)."""
+        """Token states → one vector per example (first token, the model's pooler, or the
+        mask-weighted mean); pipeline stages pool here, from the last stage's states."""
         if self.pooling == "cls":
             return states[:, 0]
+        if self.pooling == "pooler":
+            pooled = self.backbone.pooler(states)
+            activation = getattr(self.backbone, "pooler_activation", None)  # ALBERT
+            return activation(pooled) if activation is not None else pooled
         return masked_mean(states, attention_mask)
 
     def layer_of(self, name: str) -> int | None:
@@ -88,11 +95,22 @@ def load_tokenizer(name: str, base: Path, trust_remote_code: bool = False):
 
 
 _POOLER_TYPES = {"bert", "roberta", "xlm-roberta", "mpnet", "albert"}
-"""Model types whose AutoModel takes `add_pooling_layer`; the pooler is unused, so we drop it."""
+"""Model types whose AutoModel takes `add_pooling_layer`; unless `pooling: pooler` reads it, the
+pooler is unused, so we drop it."""
 
 
-def _no_pooler(model_type: str | None) -> dict:
-    return {"add_pooling_layer": False} if model_type in _POOLER_TYPES else {}
+def _no_pooler(model_type: str | None, pooling: str) -> dict:
+    drop = model_type in _POOLER_TYPES and pooling != "pooler"
+    return {"add_pooling_layer": False} if drop else {}
+
+
+def _check_pooler(backbone: nn.Module) -> None:
+    """`pooling: pooler` needs a model that has one (DistilBERT, ELECTRA, T5 have none)."""
+    if getattr(backbone, "pooler", None) is None:
+        kind = getattr(backbone.config, "model_type", type(backbone).__name__)
+        raise ValueError(f"pooling: pooler needs a model with its own pooler, and "
+                         f"{type(backbone).__name__} ({kind}) has none; use pooling: cls or "
+                         "mean")
 
 
 def _encoder_only(config):
@@ -129,7 +147,7 @@ def build_hf(cfg, base: Path) -> HFTextEncoder:
             config=config,
             trust_remote_code=cfg.trust_remote_code,
             use_safetensors=True if has_st else None,
-            **_no_pooler(config.model_type),
+            **_no_pooler(config.model_type, cfg.pooling),
             **eager,
         )
     else:
@@ -138,9 +156,12 @@ def build_hf(cfg, base: Path) -> HFTextEncoder:
         config = AutoConfig.for_model(model_type, **params)
         cls = _encoder_only(config)
         backbone = cls(config) if cls else AutoModel.from_config(
-            config, trust_remote_code=cfg.trust_remote_code, **_no_pooler(model_type), **eager)
+            config, trust_remote_code=cfg.trust_remote_code,
+            **_no_pooler(model_type, cfg.pooling), **eager)
     if not hasattr(backbone.config, "hidden_size") and hasattr(backbone.config, "d_model"):
         backbone.config.hidden_size = backbone.config.d_model
+    if cfg.pooling == "pooler":
+        _check_pooler(backbone)
     if sparse:
         from .sparse_attention import install_rsa
 

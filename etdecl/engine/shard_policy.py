@@ -129,6 +129,8 @@ class ModelGraphPolicy(Policy):
         start, end = manager.get_stage_index(manager.distribute_layers(len(backbone.encoder.layer)))
         held.extend(backbone.encoder.layer[start:end])
         if manager.is_last_stage():
+            if getattr(backbone, "pooler", None) is not None:  # pooling: pooler
+                held.append(backbone.pooler)
             held.append(self.model.heads)
             held.append(self.model.objectives)
         return held

@@ -46,8 +46,11 @@ class HFEncoder(Section):
     """Build a randomly initialised model from this transformers config (needs `model_type`)."""
     tokenizer: str | None = None
     """Tokenizer folder or alias; defaults to `model`. Required with `config`."""
-    pooling: Literal["cls", "mean"] = "cls"
-    """How token states become one vector: the first token, or the mask-weighted mean."""
+    pooling: Literal["cls", "mean", "pooler"] = "cls"
+    """How token states become one vector: the first token, the mask-weighted mean, or
+    `pooler`, the model's own pretrained pooler (BERT: dense + tanh over the first token), the
+    vector Hugging Face's sequence-classification heads read, so `export --format hf` can
+    give a classify or match head as `AutoModelForSequenceClassification`."""
     freeze_embeddings: bool = False
     """Keep the embedding layer fixed during training."""
     freeze_layers: Annotated[int, Field(ge=0)] = 0

@@ -55,8 +55,28 @@ KINDS: dict[str, tuple[str, object]] = {
     "bilstm": (DATA.format(n=16, extra="") + "encoders:\n" + SMALL.format(kind="bilstm")
                + "heads:\n  cls: {type: classify, input: enc, labels: [neg, pos]}\n",
                synthetic_rows),
+    "classify-pooler": (DATA.format(n=16, extra="") + "encoders:\n"
+                        + TINY_ENCODER.replace("pooling: mean", "pooling: pooler")
+                        + "heads:\n  cls: {type: classify, input: enc, labels: [neg, pos]}\n",
+                        synthetic_rows),
+    "match-pooler": (DATA.format(n=24, extra=", fields: {text: text_a, text_pair: text_b}")
+                     + "encoders:\n" + TINY_ENCODER.replace("pooling: mean", "pooling: pooler")
+                     + "heads:\n  nli: {type: match, input: enc, mode: cross,"
+                       " labels: [contradiction, entailment, neutral]}\n", pair_rows),
+    "classify-roberta": (DATA.format(n=16, extra="") + "encoders:\n"
+                         + TINY_ENCODER.replace("pooling: mean", "pooling: pooler")
+                         .replace("model_type: bert", "model_type: roberta")
+                         + "heads:\n  cls: {type: classify, input: enc, labels: [neg, pos]}\n",
+                         synthetic_rows),
+    "classify-albert": (DATA.format(n=16, extra="") + "encoders:\n"
+                        + TINY_ENCODER.replace("pooling: mean", "pooling: pooler")
+                        .replace("model_type: bert", "model_type: albert, embedding_size: 16")
+                        + "heads:\n  cls: {type: classify, input: enc, labels: [neg, pos]}\n",
+                        synthetic_rows),
 }
-"""Kind → (recipe body after `name:`, row maker for its data)."""
+"""Kind → (recipe body after `name:`, row maker for its data). The `-pooler`, `-roberta` and
+`-albert` kinds pool with the model's own pooler (what `export --format hf` needs for
+classification; roberta and albert map onto Hugging Face's other two head layouts)."""
 
 TWO_DATASETS = ("data:\n  max_length: 24\n  sets:\n"
                 "    sent: {train: {path: sent-train.jsonl}, dev: {path: sent-dev.jsonl}}\n"
