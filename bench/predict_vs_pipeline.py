@@ -90,12 +90,12 @@ def main() -> None:
 
     import torch
     from transformers import pipeline
+    from untrained_run import untrained_run
 
     from etdecl.engine.inference import load_model, predict_file
     from etdecl.export.bundle import write_bundle
     from etdecl.export.hf import export_hf
     from etdecl.quiet import quiet_third_party
-    from untrained_run import untrained_run
 
     quiet_third_party()
     tmp = Path(tempfile.mkdtemp(prefix="etdecl-predict-bench-"))

