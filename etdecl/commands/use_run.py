@@ -25,7 +25,10 @@ Backend = Annotated[str, typer.Option(
 
 
 def _fail(err: Exception) -> typer.Exit:
-    say(f"error: {err}", stderr=True)
+    from ..recipe.errors import RecipeError
+
+    # a recipe error says `file:line:col: error: ...` itself
+    say(str(err) if isinstance(err, RecipeError) else f"error: {err}", stderr=True)
     return typer.Exit(1)
 
 

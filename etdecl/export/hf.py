@@ -38,7 +38,7 @@ HEAD_WEIGHTS = {"AutoModelForSequenceClassification": "classifier",
                 "AutoModelForQuestionAnswering": "qa_outputs"}
 """Where our head's linear layer goes (RoBERTa-like classification: `classifier.out_proj`)."""
 
-KEEPS = "export --format bundle or onnx keeps it"
+KEEPS = "export --format bundle or onnx keeps this graph as it is"
 
 
 @dataclass
@@ -81,7 +81,7 @@ def _graph_problems(run: LoadedRun) -> tuple[list[Problem], _Target | None]:
                 else f"{len(encoders)} encoders ({', '.join(encoders)})")
         key = "heads" if len(heads) != 1 else "encoders"
         return [_problem(run, (key,), f"a Hugging Face model is one encoder with one head, and "
-                         f"this graph has {what}", f"{KEEPS} whole")], None
+                         f"this graph has {what}", KEEPS)], None
     head, enc = heads[0], encoders[0]
     hcfg, ecfg = recipe.heads[head], recipe.encoders[enc]
     problems: list[Problem] = []
@@ -106,7 +106,7 @@ def _graph_problems(run: LoadedRun) -> tuple[list[Problem], _Target | None]:
         problems.append(_problem(
             run, ("encoders", enc, "pooling"), f"transformers' sequence classification reads "
             f"the model's own pooler, and this encoder pools by {ecfg.pooling}",
-            f"train with pooling: pooler to export this layout, or {KEEPS}"))
+            f"train with pooling: pooler to export this layout; {KEEPS}"))
     if ecfg.attention.type != "dense":
         problems.append(_problem(run, ("encoders", enc, "attention"), f"transformers would "
                                  f"load the model with dense attention, so its predictions "
