@@ -128,7 +128,18 @@ def export_graph(graph: DatasetGraph, path: Path, opset: int) -> None:
 
 
 def refuse_unexportable(run: LoadedRun) -> None:
-    """Encoders the exporter cannot trace get a located refusal (none known yet)."""
-    problems: list[Problem] = []
+    """Encoders whose graph depends on the sequence length in Python get a located refusal:
+    rsa attention draws its block pattern per number of blocks, so a traced graph would hold
+    the pattern of one length only (and the tracer cannot seed a generator with a traced size).
+    """
+    problems = [
+        Problem(f"encoder '{name}' uses rsa attention, which cannot be exported to ONNX: its "
+                "random block pattern is chosen in Python for each sequence length, so no one "
+                "graph serves every length (export a bundle and serve it with PyTorch, or "
+                "train with attention: {type: dense})",
+                loc=run.loaded.where("encoders", name, "attention", "type"),
+                path=f"encoders.{name}.attention.type")
+        for name, cfg in run.loaded.recipe.encoders.items()
+        if getattr(getattr(cfg, "attention", None), "type", "dense") == "rsa"]
     if problems:
         raise RecipeError(problems)

@@ -177,3 +177,25 @@ def test_onnx_forward_refuses_a_file_of_another_run(exported):
         onnx_forward(tag_run, span_paths["main"])
     with pytest.raises(RunError, match="no ONNX file"):
         onnx_forward(tag_run, span_paths["main"].with_name("missing.onnx"))
+
+
+def test_rsa_attention_is_refused_at_its_recipe_key(tmp_path, monkeypatch):
+    import export_support
+
+    from etdecl.engine.inference import load_run
+    from etdecl.export.onnx_export import export_onnx
+    from etdecl.recipe.errors import RecipeError
+
+    body, rows = export_support.KINDS["classify"]
+    rsa = body.replace("pooling: mean", "pooling: mean\n    attention: {type: rsa, block: 4,"
+                       " local_blocks: 2, random_blocks: 1}")
+    monkeypatch.setitem(export_support.KINDS, "rsa", (rsa, rows))
+    run_dir = export_support.make_run(tmp_path, "rsa")
+    with pytest.raises(RecipeError) as err:
+        export_onnx(load_run(run_dir), tmp_path / "bundle")
+    text = str(err.value)
+    line = next(i for i, s in enumerate((run_dir / "recipe.yaml").read_text().splitlines(), 1)
+                if "attention:" in s)
+    assert f"recipe.yaml:{line}:" in text
+    assert "encoder 'enc' uses rsa attention" in text and "cannot be exported to ONNX" in text
+    assert not (tmp_path / "bundle" / "onnx").exists()
