@@ -2,9 +2,12 @@
 heads; no loss, no decoding), inputs named as etdecl's batch keys, outputs `<head>.<output>`,
 batch and sequence axes dynamic.
 
-The TorchScript exporter (`dynamo=False`) is used: it traces the graph once, keeps the BiLSTM's
-packed sequences as ONNX's LSTM with `sequence_lens`, and exports transformers 4.51 BERT with
-its sdpa attention; the dynamo exporter cannot export packed sequences (data-dependent lengths).
+The TorchScript exporter (`dynamo=False`, deprecated but present in torch 2.13) is used for
+every graph: it traces the BiLSTM's packed sequences into ONNX's LSTM with `sequence_lens`, and
+exports transformers 4.51 BERT (sdpa attention) as well. The dynamo exporter (`torch.export`)
+exports BERT too but fails on `pack_padded_sequence` (a data-dependent size), so one exporter
+that takes every encoder wins.
+
 Decoding (a tag head's word-level path, the CRF's Viterbi) stays in torch: `onnx_forward`
 runs it on onnxruntime's outputs.
 """
@@ -50,12 +53,23 @@ class DatasetGraph(nn.Module):
     """A dataset's heads over their encoders, with positional inputs (ONNX has no dicts) and a
     tuple of outputs in `output_names` order."""
 
-    def __init__(self, model: ModelGraph, heads: list[str]) -> None:
+    def __init__(self, model: ModelGraph, heads: list[str], vocab: int) -> None:
         super().__init__()
         self.model = model
         self.heads = heads
+        self.vocab = vocab
+        """Token ids of trace batches stay below this (the smallest tokenizer's size)."""
         self.names = input_names(model, heads)
         self.output_names: list[str] = []
+
+    def sample(self, batch: int = 2, length: int = 8) -> tuple[torch.Tensor, ...]:
+        """A trace batch of uneven rows (so padding and masking are traced as they run)."""
+        mask = torch.ones(batch, length, dtype=torch.long)
+        mask[1:, length // 2:] = 0
+        low = min(1000, self.vocab // 2)
+        ids = torch.randint(low, self.vocab, (batch, length)) * mask
+        made = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+        return tuple(made[n.split("@")[0].removesuffix("_b")] for n in self.names)
 
     def outputs(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         m = self.model
@@ -73,15 +87,6 @@ class DatasetGraph(nn.Module):
         return tuple(out[k] for k in self.output_names)
 
 
-def sample_inputs(names: list[str], batch: int = 2, length: int = 8) -> tuple[torch.Tensor, ...]:
-    """A trace batch of uneven rows (so padding and masking are traced as they run)."""
-    mask = torch.ones(batch, length, dtype=torch.long)
-    mask[1:, length // 2:] = 0
-    ids = torch.randint(1000, 2000, (batch, length)) * mask
-    made = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
-    return tuple(made[n.split("@")[0].removesuffix("_b")] for n in names)
-
-
 def export_onnx(run: LoadedRun, out: Path, dataset: str | None = None,
                 opset: int = 17) -> list[Path]:
     """`out/onnx/<dataset>.onnx` for each dataset of the recipe (or the one named), each
@@ -90,11 +95,12 @@ def export_onnx(run: LoadedRun, out: Path, dataset: str | None = None,
 
     names = [pick_dataset(run, dataset).name] if dataset else list(datasets(run.loaded.recipe))
     refuse_unexportable(run)
+    vocab = min(len(t) for t in run.compiled.tokenizers.values())
     folder = out / "onnx"
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name in names:
-        graph = DatasetGraph(run.compiled.model, run.compiled.dataset_heads[name]).eval()
+        graph = DatasetGraph(run.compiled.model, run.compiled.dataset_heads[name], vocab).eval()
         path = folder / f"{name}.onnx"
         export_graph(graph, path, opset)
         onnx.checker.check_model(str(path), full_check=True)
@@ -106,7 +112,7 @@ def dynamic_axes(graph: DatasetGraph) -> dict[str, dict[int, str]]:
     """Inputs: (batch, sequence). Outputs: whichever dims follow the batch size and the
     sequence length, found by running the graph at two sizes of each."""
     axes: dict[str, dict[int, str]] = {n: {0: BATCH, 1: SEQ} for n in graph.names}
-    small, wide, tall = (graph(*sample_inputs(graph.names, b, t)) for b, t in
+    small, wide, tall = (graph(*graph.sample(b, t)) for b, t in
                          ((2, 8), (2, 9), (3, 8)))
     for n, s, w, t in zip(graph.output_names, small, wide, tall, strict=True):
         axes[n] = {d: BATCH if t.shape[d] != s.shape[d] else SEQ for d in range(s.dim())
@@ -116,7 +122,7 @@ def dynamic_axes(graph: DatasetGraph) -> dict[str, dict[int, str]]:
 
 def export_graph(graph: DatasetGraph, path: Path, opset: int) -> None:
     """Trace and write one dataset graph with dynamic batch and sequence axes."""
-    args = sample_inputs(graph.names)
+    args = graph.sample()
     with torch.no_grad():
         graph.output_names = list(graph.outputs(dict(zip(graph.names, args, strict=True))))
         axes = dynamic_axes(graph)
