@@ -41,14 +41,6 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def input_fields(task: Any) -> dict[str, str]:
-    """Role → column name of the fields a head reads when predicting."""
-    roles = list(task.roles)
-    if getattr(task, "pair", False) and "text_pair" not in roles:
-        roles.append("text_pair")
-    return {role: task.field(role) for role in roles}
-
-
 def describe(run: LoadedRun) -> dict[str, Any]:
     """The manifest's description of the graph: datasets, heads and encoders."""
     compiled = run.compiled
@@ -58,7 +50,7 @@ def describe(run: LoadedRun) -> dict[str, Any]:
         fields: dict[str, str] = {}
         for h in names:
             task = compiled.tasks[h]
-            fields.update(input_fields(task))
+            fields.update(task.input_fields())
             heads[h] = {"type": task.kind, "dataset": ds, "inputs": compiled.model.inputs[h]}
             if hasattr(task, "labels"):
                 heads[h]["labels"] = list(task.labels)

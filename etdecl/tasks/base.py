@@ -170,6 +170,11 @@ class Task(ABC):
         """Column name of a role in this head's data (the recipe's `fields` mapping)."""
         return getattr(self.fields, role) or role
 
+    def input_fields(self) -> dict[str, str]:
+        """Role → column name of every field this head reads when predicting (what a bundle's
+        manifest and a server's /info tell clients to send)."""
+        return {role: self.field(role) for role in self.roles}
+
     # ── data ───────────────────────────────────────────────────────────────────────────────
     @abstractmethod
     def read_inputs(self, values: dict[str, Any], file: str, line: int) -> dict[str, Any]: ...

@@ -68,6 +68,12 @@ class ClassifyTask(Task):
     def pair(self) -> bool:
         return getattr(self.fields, "text_pair", None) is not None
 
+    def input_fields(self) -> dict[str, str]:
+        out = super().input_fields()
+        if self.pair:
+            out["text_pair"] = self.field("text_pair")
+        return out
+
     def read_inputs(self, values: dict[str, Any], file: str, line: int) -> dict[str, Any]:
         out = {"text": row_text(values, self.field("text"), "text", file, line)}
         if self.pair:
