@@ -2,7 +2,10 @@
 bench/untrained_run.py; speed does not depend on what the weights learnt) answering requests
 of a few Rotten Tomatoes reviews (the quickstart's dev split, read as the recipe reads it).
 
-Phases, each for --seconds, against a server started with `etdecl serve` in a subprocess:
+Phases, each for --seconds; the first in this process, the others against a server started
+with `etdecl serve` in a subprocess:
+  in-process      `predict_records` on the same requests one at a time, no server: the
+                  model's own time (tokenise, forward, decode) without HTTP and JSON
   one client      one client at a time (requests never meet in the batcher)
   8 clients       --clients concurrent clients, default batching (--batch-size 32,
                   --max-wait-ms 5): concurrent requests share forward passes
@@ -15,7 +18,7 @@ error), and the server's mean items per forward pass (from /health). Ratios are 
 
     python bench/serve_load.py [--seconds 30] [--clients 8] [--items 4] [--quick]
 
-Default: about 2 minutes on 2 cores (start-ups + 3 phases x 30 s). Run under the lock:
+Default: about 2.5 minutes on 2 cores (start-ups + 4 phases x 30 s). Run under the lock:
 `flock /work/bench.lock python bench/serve_load.py`.
 """
 
@@ -116,6 +119,31 @@ def load(url: str, texts: list[str], clients: int, items: int, seconds: float) -
             "per_pass": (after["items"] - before["items"]) / max(batches, 1)}
 
 
+def in_process(run_dir: Path, texts: list[str], items: int, seconds: float) -> dict:
+    """The same requests, one at a time, as `predict_records` calls in this process: the
+    model's own time, without HTTP, JSON or the batcher."""
+    from etdecl.engine.inference import load_run, predict_records
+
+    run = load_run(run_dir)
+    predict_records(run, [{"text": t} for t in texts[:items]])  # warm-up
+    latencies: list[float] = []
+    stop_at = time.perf_counter() + seconds
+    started = time.perf_counter()
+    for k in itertools.count():
+        if time.perf_counter() >= stop_at:
+            break
+        batch = [{"text": texts[(k * items + i) % len(texts)]} for i in range(items)]
+        t0 = time.perf_counter()
+        predict_records(run, batch)
+        latencies.append(time.perf_counter() - t0)
+    wall = time.perf_counter() - started
+    lat = sorted(latencies)
+    return {"requests_s": len(lat) / wall, "items_s": len(lat) * items / wall,
+            "p50_ms": 1000 * statistics.median(lat),
+            "p99_ms": 1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))],
+            "errors": 0, "requests": len(lat), "per_pass": float(items)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=30.0)
@@ -134,7 +162,7 @@ def main() -> None:
     texts = dev_texts()
     with tempfile.TemporaryDirectory() as tmp:
         run = untrained_run(RECIPE, Path(tmp) / "run")
-        rows: dict[str, dict] = {}
+        rows: dict[str, dict] = {"in-process": in_process(run, texts, args.items, seconds)}
         proc, url = start_server(run, [])
         try:
             load(url, texts, 1, args.items, 2.0)  # warm-up: first calls allocate
