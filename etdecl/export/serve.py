@@ -11,6 +11,7 @@ worker and exit 0.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator
@@ -158,6 +159,10 @@ def serve(run: LoadedRun, host: str = "127.0.0.1", port: int = 8000,
     import uvicorn
 
     app = create_app(run, dataset, limits, batch_size, max_wait_ms)
+    # The model, tokenizers and libraries live as long as the server: keep the cycle
+    # collector from walking them again on every collection (pauses of ~200 ms otherwise).
+    gc.collect()
+    gc.freeze()
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info",
                                            access_log=access_log, lifespan="on"))
     # uvicorn re-raises the signal it stopped on once it has shut down; with the default
