@@ -51,15 +51,7 @@ class RequestError(Exception):
 
 def input_fields(tasks: Sequence[Task]) -> list[str]:
     """Field names an item must have for these heads (the recipe's `fields` mapping)."""
-    names: list[str] = []
-    for task in tasks:
-        roles = list(task.roles)
-        if getattr(task, "pair", False) and "text_pair" not in roles:
-            roles.append("text_pair")
-        for role in roles:
-            if (name := task.field(role)) not in names:
-                names.append(name)
-    return names
+    return list(dict.fromkeys(name for task in tasks for name in task.input_fields().values()))
 
 
 def check_content_type(value: str | None) -> None:

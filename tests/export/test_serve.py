@@ -275,6 +275,29 @@ def test_cli_refuses_before_serving(runs, flags, message):
     assert "Traceback" not in done.stderr
 
 
+def test_serves_an_onnx_bundle_through_onnx_runtime(runs, tmp_path):
+    """A bundle exported with --format onnx, served with --backend onnx: the CRF tag head's
+    answers are predict's (Viterbi in etdecl on ONNX Runtime's emissions)."""
+    from etdecl.engine.inference import load_model
+    from etdecl.export.bundle import write_bundle
+    from etdecl.export.onnx_export import export_onnx
+
+    run = load_model(runs("tag-crf"))
+    bundle = write_bundle(run, tmp_path / "bundle", extra=lambda folder: {
+        "onnx": {p.stem: str(p.relative_to(folder)) for p in export_onnx(run, folder)}})
+    server = Server(bundle, ["--backend", "onnx"], tmp_path / "onnx.log")
+    try:
+        server.wait_ready()
+        assert httpx.get(server.url + "/info").json()["backend"] == "onnx"
+        rows = _rows("tag-crf", 6, 5)
+        response = _post(server, {"inputs": rows})
+        assert response.status_code == 200, response.text
+        _same(response.json(), {"predictions": _expected(runs("tag-crf"), rows)})
+    finally:
+        server.stop()
+    assert server.proc.returncode == 0, server.log.read_text()
+
+
 def test_sigterm_finishes_in_flight_request_and_exits_0(servers, runs):
     server = servers["tag"]
     result: dict = {}
