@@ -16,7 +16,6 @@ last, so a crash never leaves something that looks like a bundle.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -26,19 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..data.examples import file_sha256 as sha256
 from ..engine.inference import LoadedRun, RunError
 
 FORMAT = "etdecl-bundle"
 FORMAT_VERSION = 1
 """Raised when a change would stop older etdecl versions from reading a bundle."""
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def describe(run: LoadedRun) -> dict[str, Any]:
