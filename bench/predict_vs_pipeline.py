@@ -69,7 +69,7 @@ def etdecl_parts(run, rows: list[dict], batch_size: int) -> dict[str, float]:
                 for i, v in enumerate(rows)]
     ds = inference._features(run, view, examples, "bench")
     t1 = time.perf_counter()
-    results, _ = run_dataset(inference._forward(run), ds, batch_size, 1, 0, True,
+    results, _ = run_dataset(inference.torch_forward(run), ds, batch_size, 1, 0, True,
                              with_targets=False)
     t2 = time.perf_counter()
     for t in ds.tasks:

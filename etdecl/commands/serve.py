@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from .use_run import Backend, DatasetOpt, _fail, _forward, _load
+from .use_run import Backend, DatasetOpt, Precision, _fail, _forward, _load, _precision_used
 
 _LIMITS = "Limits"
 _BATCHING = "Batching"
@@ -22,6 +22,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     dataset: DatasetOpt = None,
     backend: Backend = "torch",
+    precision: Precision = "recipe",
     max_request_bytes: Annotated[int, typer.Option(
         help="Largest request body in bytes; larger ones get 413.",
         rich_help_panel=_LIMITS)] = 1 << 20,
@@ -57,13 +58,13 @@ def serve(
     except ValueError as e:
         raise _fail(e) from None
     run = _load(model, "best")
-    forward = _forward(run, dataset, backend)
+    forward = _forward(run, dataset, backend, precision)
     from ..export.serve import serve as run_server
 
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     try:
         run_server(run, host, port, dataset, limits, batch_size, max_wait_ms, access_log,
-                   forward)
+                   forward, f"{backend} {_precision_used(run, backend, precision)}")
     except (RunError, ValueError, OSError) as e:
         raise _fail(e) from None

@@ -22,6 +22,9 @@ DatasetOpt = Annotated[str | None, typer.Option(
     help="Whose heads and field mapping to use, in a recipe with several datasets.")]
 Backend = Annotated[str, typer.Option(
     help="torch, or onnx: ONNX Runtime on the graphs of a bundle exported with --format onnx.")]
+Precision = Annotated[str, typer.Option(
+    help="torch backend: recipe (the recipe's parallel.precision: bf16 runs under CPU "
+         "autocast, about 2x fp32 on CPUs with bf16 units), fp32 or bf16.")]
 
 
 def _fail(err: Exception) -> typer.Exit:
@@ -32,15 +35,18 @@ def _fail(err: Exception) -> typer.Exit:
     return typer.Exit(1)
 
 
-def _forward(run, dataset: str | None, backend: str):
-    """None (the graph in torch) or an ONNX Runtime forward for the dataset's graph."""
-    from ..engine.inference import RunError, pick_dataset
+def _forward(run, dataset: str | None, backend: str, precision: str = "recipe"):
+    """The graph in torch at the precision asked, or ONNX Runtime on the dataset's graph."""
+    from ..engine.inference import RunError, pick_dataset, torch_forward
 
-    if backend == "torch":
-        return None
-    if backend != "onnx":
+    if backend not in ("torch", "onnx"):
         raise _fail(ValueError(f"--backend must be 'torch' or 'onnx', not '{backend}'"))
     try:
+        if backend == "torch":
+            return torch_forward(run, precision)
+        if precision == "bf16":
+            raise RunError("--precision bf16 applies to the torch backend; the ONNX graphs "
+                           "run in fp32")
         view = pick_dataset(run, dataset)
         graphs = (run.manifest or {}).get("onnx", {})
         if view.name not in graphs:
@@ -51,6 +57,12 @@ def _forward(run, dataset: str | None, backend: str):
     from ..export.onnx_runtime import onnx_forward
 
     return onnx_forward(run, run.run_dir / graphs[view.name])
+
+
+def _precision_used(run, backend: str, precision: str) -> str:
+    from ..engine.inference import inference_precision
+
+    return "fp32" if backend == "onnx" else inference_precision(run, precision)
 
 
 def _load(run_dir: Path, checkpoint: str):
@@ -76,6 +88,7 @@ def evaluate(
     dataset: DatasetOpt = None,
     checkpoint: Checkpoint = "best",
     backend: Backend = "torch",
+    precision: Precision = "recipe",
 ) -> None:
     """Score a finished run on a labelled file: every head's metrics, printed as a table and
     written to RUN_DIR/evaluations/NAME.json."""
@@ -86,14 +99,14 @@ def evaluate(
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise _fail(ValueError(f"--name '{name}' must be letters, digits, '.', '_' or '-'"))
     run = _load(run_dir, checkpoint)
-    forward = _forward(run, dataset, backend)
+    forward = _forward(run, dataset, backend, precision)
     started = time.perf_counter()
     try:
         metrics = evaluate_file(run, data, dataset, forward=forward)
     except (DataError, RunError) as e:
         raise _fail(e) from None
     record = {"name": name, "data": str(data), "checkpoint": str(run.checkpoint),
-              "backend": backend,
+              "backend": backend, "precision": _precision_used(run, backend, precision),
               "fingerprint": run.loaded.fingerprint, "metrics": metrics,
               "seconds": round(time.perf_counter() - started, 2)}
     folder = run_dir / "evaluations"
@@ -128,6 +141,7 @@ def predict(
     = 512,
     batch_size: Annotated[int, typer.Option(help="Rows per forward pass.")] = 64,
     backend: Backend = "torch",
+    precision: Precision = "recipe",
 ) -> None:
     """Label every row of a file with a finished run: class and probabilities, tags per word,
     or answer text with character offsets. Streams: any size of file, a progress bar."""
@@ -138,7 +152,7 @@ def predict(
     from ..engine.inference import RunError, predict_file
 
     run = _load(run_dir, checkpoint)
-    forward = _forward(run, dataset, backend)
+    forward = _forward(run, dataset, backend, precision)
     total = _count_lines(input)
     tmp = output.with_name(output.name + ".tmp")
     n = 0

@@ -141,12 +141,29 @@ def _features(run: LoadedRun, view: DatasetView, examples: list, key: str) -> Da
                             run.loaded.recipe.data.max_length, use_cache=False)
 
 
-def _forward(run: LoadedRun):
+PRECISIONS = ("recipe", "fp32", "bf16")
+
+
+def inference_precision(run: LoadedRun, precision: str = "recipe") -> str:
+    """fp32 or bf16: `recipe` follows the recipe's `parallel.precision` (its dev evaluations
+    ran so); fp16 runs in fp32, as CPU autocast has no fast fp16 kernels."""
+    if precision not in PRECISIONS:
+        raise RunError(f"precision must be one of {', '.join(PRECISIONS)}, not '{precision}'")
+    if precision == "recipe":
+        return "bf16" if run.loaded.recipe.parallel.precision == "bf16" else "fp32"
+    return precision
+
+
+def torch_forward(run: LoadedRun, precision: str = "fp32"):
+    """The graph in torch as the evaluator's forward; bf16 under CPU autocast (weights stay
+    fp32; tasks read outputs as fp32)."""
     model = run.compiled.model
+    bf16 = inference_precision(run, precision) == "bf16"
 
     @torch.no_grad()
     def forward(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return model(**batch)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            return model(**batch)
 
     return forward
 
@@ -159,7 +176,7 @@ def evaluate_file(run: LoadedRun, path: Path, dataset: str | None = None,
     if not examples:
         raise DataError(str(path), 0, "no usable rows (check the field mapping and data.where)")
     ds = _features(run, view, examples, f"evaluate:{path}")
-    results, losses = run_dataset(forward or _forward(run), ds, batch_size, 1, 0, True)
+    results, losses = run_dataset(forward or torch_forward(run), ds, batch_size, 1, 0, True)
     return score(ds, results, losses)[0]
 
 
@@ -167,7 +184,7 @@ def _predict_examples(run: LoadedRun, view: DatasetView, examples: list, key: st
                       batch_size: int, forward=None) -> list[dict[str, Any]]:
     """User-facing predictions by head for each example, in order."""
     ds = _features(run, view, examples, key)
-    results, _ = run_dataset(forward or _forward(run), ds, batch_size, 1, 0, True,
+    results, _ = run_dataset(forward or torch_forward(run), ds, batch_size, 1, 0, True,
                              with_targets=False)
     by_head = {t.name: t.decode(results[t.name], ds.feats, ds.examples) for t in ds.tasks}
     return [{h: preds[i] for h, preds in by_head.items()} for i in range(len(examples))]

@@ -13,6 +13,7 @@ Everything else is refused, located at the recipe key that makes it impossible.
 from __future__ import annotations
 
 import copy
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,6 +216,14 @@ def _fresh_output(out: Path) -> None:
         raise FileExistsError(f"{out} exists and is not an empty folder; choose a new output")
 
 
+def _truncate_as_trained(path: Path, max_length: int) -> None:
+    """The tokenizer truncates where the run did (`data.max_length`), so a pipeline called with
+    `truncation=True` sees what etdecl sees, not the model's 512 positions."""
+    config = json.loads(path.read_text())
+    config["model_max_length"] = max_length
+    path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+
+
 def export_hf(run: LoadedRun, out: Path) -> Path:
     """Write `out` as a Hugging Face model folder (config.json with id2label, model.safetensors
     in transformers' parameter names, the tokenizer's files) that the Auto class of the head's
@@ -237,6 +246,7 @@ def export_hf(run: LoadedRun, out: Path) -> Path:
     try:
         model.save_pretrained(str(tmp), safe_serialization=True)
         run.compiled.tokenizers[run.compiled.tokenizer_of[t.encoder]].save_pretrained(str(tmp))
+        _truncate_as_trained(tmp / "tokenizer_config.json", run.loaded.recipe.data.max_length)
         if out.exists():
             out.rmdir()
         tmp.rename(out)

@@ -79,10 +79,11 @@ async def _read_body(request: Request, limits: ServeLimits) -> bytes:
 
 
 def create_app(run: LoadedRun, dataset: str | None = None, limits: ServeLimits | None = None,
-               batch_size: int = 32, max_wait_ms: float = 5.0, forward=None) -> FastAPI:
+               batch_size: int = 32, max_wait_ms: float = 5.0, forward=None,
+               runtime: str = "torch fp32") -> FastAPI:
     """The app serving `run`'s heads of `dataset` (the only one, unless the recipe has
-    several), with the graph in torch or through `forward` (ONNX Runtime). The batcher starts
-    and stops with the app's lifespan."""
+    several), through `forward` (default: the graph in torch, fp32; `runtime` names it in
+    /info). The batcher starts and stops with the app's lifespan."""
     limits = limits or ServeLimits()
     if batch_size < 1 or max_wait_ms < 0:
         raise ValueError(f"--batch-size must be at least 1 and --max-wait-ms 0 or more "
@@ -90,7 +91,7 @@ def create_app(run: LoadedRun, dataset: str | None = None, limits: ServeLimits |
     view = pick_dataset(run, dataset)
     tasks = [run.compiled.tasks[h] for h in run.compiled.dataset_heads[view.name]]
     info = describe(run, view.name, limits, batch_size, max_wait_ms)
-    info["backend"] = "torch" if forward is None else "onnx"
+    info["runtime"] = runtime
     state: dict[str, Batcher] = {}
 
     def predict(items: list[dict]) -> list[dict]:
@@ -157,11 +158,11 @@ def create_app(run: LoadedRun, dataset: str | None = None, limits: ServeLimits |
 def serve(run: LoadedRun, host: str = "127.0.0.1", port: int = 8000,
           dataset: str | None = None, limits: ServeLimits | None = None,
           batch_size: int = 32, max_wait_ms: float = 5.0, access_log: bool = False,
-          forward=None) -> None:
+          forward=None, runtime: str = "torch fp32") -> None:
     """Run the app with uvicorn until SIGINT or SIGTERM, then return normally (exit 0)."""
     import uvicorn
 
-    app = create_app(run, dataset, limits, batch_size, max_wait_ms, forward)
+    app = create_app(run, dataset, limits, batch_size, max_wait_ms, forward, runtime)
     # The model, tokenizers and libraries live as long as the server: keep the cycle
     # collector from walking them again on every collection (pauses of ~200 ms otherwise).
     gc.collect()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from .errors import Problem
 from .loaded import LoadedRecipe
@@ -57,16 +58,20 @@ def batch_splits_into_accumulation(lr: LoadedRecipe) -> Iterator[Problem]:
                    expected=f"a divisor of {t.batch_size}", found=str(t.grad_accum))
 
 
+def set_off_default(lr: LoadedRecipe, path: tuple, section: Any) -> bool:
+    """The recipe writes `path` (the last key a field of `section`) with a value other than
+    its default. Checks that an option "only applies to" another stay quiet for defaults:
+    `show` writes every default out, and its output must validate clean."""
+    key = path[-1]
+    return ((path in lr.tree.values or path in lr.tree.origins)
+            and getattr(section, key) != type(section).model_fields[key].default)
+
+
 @check
 def bucket_window_needs_bucketed_batches(lr: LoadedRecipe) -> Iterator[Problem]:
-    """A window other than the default does nothing with random batches (the default itself is
-    what `show` writes out, so it stays quiet)."""
+    """A window other than the default does nothing with random batches."""
     t = lr.recipe.train
-    from .schema_train import TrainConfig
-
-    default = TrainConfig.model_fields["bucket_window"].default
-    if (("train", "bucket_window") in lr.tree.origins and t.batching != "bucketed"
-            and t.bucket_window != default):
+    if t.batching != "bucketed" and set_off_default(lr, ("train", "bucket_window"), t):
         yield _err(lr, ("train", "bucket_window"), "a bucket window only applies to "
                    "length-bucketed batches", found=f"train.batching '{t.batching}'",
                    hint="set train.batching: bucketed, or drop train.bucket_window")

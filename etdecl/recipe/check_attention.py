@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from .check import _err, check
+from .check import _err, check, set_off_default
 from .errors import Problem
 from .loaded import LoadedRecipe
-from .schema_components import Attention
 
 RSA_MODEL_TYPES = ("bert", "roberta", "xlm-roberta", "camembert", "electra")
 """Model types whose self-attention has BERT's layout (query/key/value linears, absolute
@@ -27,15 +26,13 @@ def _rsa_encoders(lr: LoadedRecipe) -> Iterator[tuple[str, object]]:
 
 @check
 def rsa_options_need_rsa(lr: LoadedRecipe) -> Iterator[Problem]:
-    """Block options under `type: dense` do nothing: say so rather than ignore them (values at
-    their defaults, as `show` writes them out, stay quiet)."""
+    """Block options under `type: dense` do nothing: say so rather than ignore them."""
     for name, enc in lr.recipe.encoders.items():
         if enc.type != "hf" or enc.attention.type != "dense":
             continue
-        fields = Attention.model_fields
         for key in RSA_KEYS:
             path = ("encoders", name, "attention", key)
-            if path in lr.tree.values and getattr(enc.attention, key) != fields[key].default:
+            if set_off_default(lr, path, enc.attention):
                 yield _err(lr, path, f"`{key}` only applies to `attention: {{type: rsa}}`",
                            severity="warning")
 

@@ -288,7 +288,7 @@ def test_serves_an_onnx_bundle_through_onnx_runtime(runs, tmp_path):
     server = Server(bundle, ["--backend", "onnx"], tmp_path / "onnx.log")
     try:
         server.wait_ready()
-        assert httpx.get(server.url + "/info").json()["backend"] == "onnx"
+        assert httpx.get(server.url + "/info").json()["runtime"] == "onnx fp32"
         rows = _rows("tag-crf", 6, 5)
         response = _post(server, {"inputs": rows})
         assert response.status_code == 200, response.text
