@@ -5,8 +5,9 @@ Hugging Face layout holds exactly the same function; the head is untrained: spee
 depend on what it learnt). etdecl predicts from its bundle; the pipeline
 (`text-classification`, batch_size and max_length the same) from the `--format hf` export of
 the same run. Both read the same Rotten Tomatoes texts in the same process and threads, in
-interleaved rounds; figures are medians. With an ONNX export, etdecl's ONNX Runtime backend
-runs too.
+interleaved rounds; figures are medians. etdecl runs in fp32 (as the pipeline), and again
+in bf16 (`--precision bf16`, the quickstart recipe's own precision); with an ONNX export, its
+ONNX Runtime backend runs too.
 
 Where the time goes: etdecl's share of reading + tokenising, forward and decoding, and the
 padding each system's batches carry (etdecl sorts a chunk's rows by length before batching;
@@ -93,7 +94,7 @@ def main() -> None:
     from transformers import pipeline
     from untrained_run import untrained_run
 
-    from etdecl.engine.inference import load_model, predict_file
+    from etdecl.engine.inference import load_model, predict_file, torch_forward
     from etdecl.export.bundle import write_bundle
     from etdecl.export.hf import export_hf
     from etdecl.quiet import quiet_third_party
@@ -127,8 +128,10 @@ def main() -> None:
         out = pipe(data, batch_size=args.batch_size, truncation=True, max_length=max_length)
         return [max(scores, key=lambda s: s["score"])["label"] for scores in out]
 
+    bf16 = torch_forward(bundle, "bf16")
     systems = {"etdecl predict (torch)": lambda: run_etdecl(),
-               "transformers pipeline": run_pipeline}
+               "transformers pipeline": run_pipeline,
+               "etdecl predict (torch, bf16)": lambda: run_etdecl(bf16)}
     if bundle.manifest.get("onnx"):
         from etdecl.export.onnx_runtime import onnx_forward
 

@@ -120,12 +120,17 @@ def load(url: str, texts: list[str], clients: int, items: int, seconds: float) -
             "per_pass": (after["items"] - before["items"]) / max(batches, 1)}
 
 
-def in_process(run_dir: Path, texts: list[str], items: int, seconds: float) -> dict:
+def in_process(run_dir: Path, texts: list[str], items: int, seconds: float,
+               precision: str) -> dict:
     """The same requests, one at a time, as `predict_records` calls in this process: the
     model's own time, without HTTP, JSON or the batcher."""
-    from etdecl.engine.inference import load_run, predict_records
+    from functools import partial
 
-    return _in_process(load_run(run_dir), predict_records, texts, items, seconds)
+    from etdecl.engine.inference import load_run, predict_records, torch_forward
+
+    run = load_run(run_dir)
+    predict = partial(predict_records, forward=torch_forward(run, precision))
+    return _in_process(run, predict, texts, items, seconds)
 
 
 def _in_process(run, predict_records, texts: list[str], items: int, seconds: float) -> dict:
@@ -153,6 +158,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--items", type=int, default=4, help="texts per request")
+    ap.add_argument("--precision", default="recipe",
+                    help="the server's --precision (recipe: the quickstart's bf16)")
     ap.add_argument("--quick", action="store_true", help="5 s phases (a smoke run)")
     args = ap.parse_args()
     seconds = 5.0 if args.quick else args.seconds
@@ -170,8 +177,10 @@ def main() -> None:
     texts = dev_texts()
     with tempfile.TemporaryDirectory() as tmp:
         run = untrained_run(RECIPE, Path(tmp) / "run")
-        rows: dict[str, dict] = {"in-process": in_process(run, texts, args.items, seconds)}
-        proc, url = start_server(run, [])
+        rows: dict[str, dict] = {"in-process": in_process(run, texts, args.items, seconds,
+                                                          args.precision)}
+        flags = ["--precision", args.precision]
+        proc, url = start_server(run, flags)
         try:
             load(url, texts, 1, args.items, 2.0)  # warm-up: first calls allocate
             rows["one client"] = load(url, texts, 1, args.items, seconds)
@@ -180,7 +189,7 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(60)
-        proc, url = start_server(run, ["--batch-size", str(args.items)])
+        proc, url = start_server(run, [*flags, "--batch-size", str(args.items)])
         try:
             load(url, texts, 1, args.items, 2.0)
             rows[f"{args.clients}, unbatched"] = load(url, texts, args.clients, args.items,
@@ -189,8 +198,8 @@ def main() -> None:
             proc.terminate()
             proc.wait(60)
     base = rows["one client"]["items_s"]
-    print(f"serve load: quickstart model (MiniLM-L6), {args.items} texts per request, "
-          f"{seconds:g} s per phase, {os.cpu_count()} CPUs")
+    print(f"serve load: quickstart model (MiniLM-L6), --precision {args.precision}, "
+          f"{args.items} texts per request, {seconds:g} s per phase, {os.cpu_count()} CPUs")
     print(f"{'phase':<14} {'req/s':>7} {'items/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
           f"{'errors':>6} {'items/pass':>10} {'vs one':>7}")
     for name, r in rows.items():
