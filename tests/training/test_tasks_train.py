@@ -144,5 +144,6 @@ def test_evaluate_and_predict_a_finished_run(tiny_recipe, tmp_path):
 
 def test_evaluate_names_what_is_wrong(tmp_path):
     proc = run_cli("evaluate", str(tmp_path), "--data", "x.jsonl")
-    assert proc.returncode == 1 and "not a run directory" in proc.stderr
+    assert proc.returncode == 1
+    assert "is neither a run directory (no recipe.yaml) nor a bundle" in proc.stderr
     assert "Traceback" not in proc.stderr
