@@ -65,27 +65,32 @@ def _keep(row: Row, where: dict[str, set[str]]) -> bool:
 
 
 
-def _domain(row: Row, view: DatasetView, required: bool = True) -> str | None:
+def _domain(row: Row, view: DatasetView, required: bool = True,
+            allowed: Sequence[str] | None = None) -> str | None:
     name = view.fields.domain
-    if not name:
-        return view.domain
-    if name not in row.values and not required:  # predicting: domains are optional
+    if not name or (name not in row.values and not required):  # predicting: optional
         return view.domain
     if name not in row.values:
         raise DataError(row.file, row.line, f"missing field '{name}' (domain)",
                         f"missing field '{name}'")
-    return str(row.values[name])
+    domain = _norm(row.values[name])
+    if allowed is not None and domain not in allowed:
+        raise DataError(row.file, row.line, f"domain '{domain}' (field '{name}') is not one of "
+                        f"data.domains ({', '.join(allowed)})", "domain not in data.domains")
+    return domain
 
 
 def row_example(row: Row, view: DatasetView, tasks: Sequence[Task], index: int,
-                with_targets: bool = True) -> Example:
+                with_targets: bool = True, domains: Sequence[str] | None = None) -> Example:
+    """One row as the tasks read it; with `domains` (the recipe's `data.domains`), a row of
+    another domain is a DataError naming its line."""
     inputs: dict = {}
     targets: dict = {}
     for task in tasks:
         inputs.update(task.read_inputs(row.values, row.file, row.line))
         if with_targets:
             targets[task.name] = task.read_target(row.values, row.file, row.line)
-    return Example(view.name, index, inputs, targets, _domain(row, view, with_targets),
+    return Example(view.name, index, inputs, targets, _domain(row, view, with_targets, domains),
                    row.file, row.line)
 
 
@@ -104,6 +109,7 @@ def split_rows(loaded: LoadedRecipe, view: DatasetView, split: str, tasks: Seque
         raise DataError(err.shown, 0, err.message) from None
     where = {k: {_norm(v) for v in vs} for k, vs in view.where.items()}
     skip = loaded.recipe.data.on_bad_row == "skip"
+    domains = loaded.recipe.data.domains
 
     def count(err: DataError) -> None:
         skipped[f"{shown}: {err.kind}"] += 1
@@ -114,7 +120,7 @@ def split_rows(loaded: LoadedRecipe, view: DatasetView, split: str, tasks: Seque
             try:
                 if not _keep(row, where):
                     continue
-                example = row_example(row, view, tasks, n)
+                example = row_example(row, view, tasks, n, domains=domains)
             except DataError as err:
                 if not skip:
                     raise
@@ -142,6 +148,7 @@ def selection_key(loaded: LoadedRecipe, view: DatasetView, split: str, tasks: Se
             "fields": view.fields.model_dump(),
             "where": view.where,
             "domain": view.domain,
+            "domains": loaded.recipe.data.domains,
             "limit": getattr(view, split).limit,
             "seed": data.split_seed,
             "dev_fraction": data.dev_fraction if view.dev is None else None,

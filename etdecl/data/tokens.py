@@ -5,7 +5,8 @@ tokenizer (hash of its serialised fast tokenizer), `max_length` and the task's e
 change re-tokenises. Cache files are plain numpy arrays loaded with `allow_pickle=False`.
 
 Training batches: each optimizer step draws one dataset (`mixing.py`) and that dataset's next
-batch in a seeded per-epoch order (random, or length-bucketed: `bucketing.py`); the global
+batch in a seeded per-epoch order (random or domain-balanced: `balance.py`; optionally
+length-bucketed: `bucketing.py`); the global
 batch is split over ranks, then micro-batches.
 """
 
@@ -23,6 +24,7 @@ import torch
 
 from ..recipe.split_archive import etdecl_cache
 from ..tasks.base import Example, Features, Task
+from .balance import balanced_order
 from .bucketing import bucketed_order
 from .collate import collate
 from .mixing import batch_numbers, schedule
@@ -104,6 +106,12 @@ class DatasetFeatures:
                for e in self.examples]
         self._domain_ids = np.asarray(ids, dtype=np.int64)
 
+    def feature_domains(self) -> np.ndarray:
+        """Each feature's domain id (-1: none); a span example's windows share its domain."""
+        if not len(self._domain_ids):
+            return np.full(len(self.feats), -1, dtype=np.int64)
+        return self._domain_ids[self.feats.example]
+
     def batch(self, index: np.ndarray | Sequence[int],
               with_targets: bool = True) -> dict[str, torch.Tensor]:
         """Padded tensors of these features, with their dataset id and each one's domain id,
@@ -137,6 +145,8 @@ class TrainBatches:
     batching: str = "random"
     """`random`, or `bucketed`: length-sorted global batches in shuffled order (bucketing.py)."""
     bucket_window: int = 50
+    sampling: str = "random"
+    """`random`, or `domain_balanced`: every domain equally represented each epoch (balance.py)."""
 
     def __post_init__(self) -> None:
         self._orders: dict[int, tuple[int, np.ndarray]] = {}  # dataset → (epoch, its order)
@@ -163,7 +173,10 @@ class TrainBatches:
         if cached is not None and cached[0] == epoch:
             return cached[1]
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch + d * 7_919_000)
-        order = torch.randperm(len(self.sets[d].feats), generator=gen).numpy()
+        if self.sampling == "domain_balanced":
+            order = balanced_order(self.sets[d].feature_domains(), gen)
+        else:
+            order = torch.randperm(len(self.sets[d].feats), generator=gen).numpy()
         if self.batching == "bucketed":  # the same generator, drawn on: batch-level shuffle
             order = bucketed_order(order, self.sets[d].feats.lengths(), self.global_batch,
                                    self.bucket_window, gen)

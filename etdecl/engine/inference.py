@@ -21,6 +21,7 @@ from ..data.tokens import DatasetFeatures
 from ..datafiles.readers import DataError, Row, iter_rows
 from ..datafiles.values import as_text
 from ..recipe.datasets import DatasetView, datasets
+from ..recipe.domains import domain_ids
 from ..recipe.loaded import LoadedRecipe
 from ..recipe.validate import load_recipe
 from .evaluate import run_dataset, score
@@ -131,14 +132,17 @@ def _rows(run: LoadedRun, view: DatasetView, path: Path, with_targets: bool,
         values = row.values
         if any(k in values and as_text(values[k]) not in ok for k, ok in where.items()):
             continue
-        yield row, row_example(row, view, tasks, index, with_targets)
+        yield row, row_example(row, view, tasks, index, with_targets,
+                               run.loaded.recipe.data.domains)
         index += 1
 
 
 def _features(run: LoadedRun, view: DatasetView, examples: list, key: str) -> DatasetFeatures:
     index = list(run.compiled.dataset_heads).index(view.name)
+    recipe = run.loaded.recipe  # batches carry the training run's domain ids when declared
     return dataset_features(run.compiled, view.name, index, examples, key,
-                            run.loaded.recipe.data.max_length, use_cache=False)
+                            recipe.data.max_length, use_cache=False,
+                            domains=domain_ids(recipe, []) if recipe.data.domains else None)
 
 
 PRECISIONS = ("recipe", "fp32", "bf16")
@@ -203,7 +207,8 @@ def predict_records(run: LoadedRun, records: list[dict[str, Any]], dataset: str 
         if not isinstance(values, dict):
             raise DataError(source, i + 1, f"must be an object of fields, found "
                             f"{type(values).__name__}", "not an object")
-        examples.append(row_example(Row(values, source, i + 1), view, tasks, i, False))
+        examples.append(row_example(Row(values, source, i + 1), view, tasks, i, False,
+                                    run.loaded.recipe.data.domains))
     if not examples:
         return []
     return _predict_examples(run, view, examples, f"predict:{source}", batch_size, forward)

@@ -14,6 +14,8 @@ from ..data.examples import Splits, load_splits, read_split, selection_key, spli
 from ..data.token_store import StoredExamples, StoredSplit, default_workers, stream_features
 from ..data.tokens import DatasetFeatures, encode_cached
 from ..recipe.datasets import datasets
+from ..recipe.domains import data_domain_problems, domain_ids
+from ..recipe.errors import RecipeError
 from ..recipe.loaded import LoadedRecipe
 
 
@@ -90,6 +92,14 @@ def _relabel_domains(ds: DatasetFeatures, names: list[str], domains: dict[str, i
     ds._domain_ids = lut[np.asarray(ds.domain_ids)]  # -1 (none) picks the last entry
 
 
+def _check_domains(loaded: LoadedRecipe, found: set[str], dev_found: set[str]) -> None:
+    """Before training: a target domain no dev row has, or domains whose per-domain metrics
+    would clash, are located recipe errors."""
+    problems = data_domain_problems(loaded, found, dev_found)
+    if problems:
+        raise RecipeError(problems)
+
+
 def prepare(loaded: LoadedRecipe, compiled: CompiledModel, is_main: bool,
             barrier: Callable[[], None] = lambda: None) -> RunData:
     """Rank 0 reads and tokenises first (filling the cache); the other ranks then read it."""
@@ -103,9 +113,12 @@ def prepare(loaded: LoadedRecipe, compiled: CompiledModel, is_main: bool,
             tasks = [compiled.tasks[h] for h in compiled.dataset_heads[name]]
             data.splits[name] = splits = load_splits(loaded, name, tasks)
             data.skipped.update(splits.skipped)
-        names = sorted({e.domain for s in data.splits.values() for e in s.train + s.dev
-                        if e.domain is not None})
-        data.domains = {d: i for i, d in enumerate(names)}
+        found = {e.domain for s in data.splits.values() for e in s.train + s.dev
+                 if e.domain is not None}
+        dev_found = {e.domain for s in data.splits.values() for e in s.dev
+                     if e.domain is not None}
+        _check_domains(loaded, found, dev_found)
+        data.domains = domain_ids(loaded.recipe, found)
         for i, (name, splits) in enumerate(data.splits.items()):
             for part in ("train", "dev"):
                 getattr(data, part).append(dataset_features(
@@ -118,6 +131,7 @@ def prepare(loaded: LoadedRecipe, compiled: CompiledModel, is_main: bool,
         data = RunData([], [])
         max_len = loaded.recipe.data.max_length
         found: set[str] = set()
+        dev_found: set[str] = set()
         devs, store_names = {}, []
         for i, name in enumerate(compiled.dataset_heads):
             ds, names = streamed_features(loaded, compiled, name, i, data.skipped)
@@ -127,8 +141,10 @@ def prepare(loaded: LoadedRecipe, compiled: CompiledModel, is_main: bool,
             tasks = [compiled.tasks[h] for h in compiled.dataset_heads[name]]
             devs[name] = read_split(loaded, datasets(loaded.recipe)[name], "dev", tasks,
                                     data.skipped)
-            found.update(e.domain for e in devs[name][0] if e.domain is not None)
-        data.domains = {d: i for i, d in enumerate(sorted(found))}
+            dev_found.update(e.domain for e in devs[name][0] if e.domain is not None)
+        found |= dev_found
+        _check_domains(loaded, found, dev_found)
+        data.domains = domain_ids(loaded.recipe, found)
         for ds, names in zip(data.train, store_names, strict=True):
             _relabel_domains(ds, names, data.domains)
         for i, (name, (dev, key)) in enumerate(devs.items()):

@@ -48,6 +48,7 @@ from .speed import (
     to_fp32,
     why_not_compile,
 )
+from .target_report import target_first, target_report
 
 
 class Trainer:
@@ -96,7 +97,7 @@ class Trainer:
         self.strategy = st = make_strategy(self.recipe.parallel, t, find_unused=idle)
         self.batches = TrainBatches(
             self.data.train, t.batch_size, st.dp_size, st.dp_rank, t.grad_accum, t.seed,
-            t.epochs, t.mixing, t.mixing_temperature, t.batching, t.bucket_window,
+            t.epochs, t.mixing, t.mixing_temperature, t.batching, t.bucket_window, t.sampling,
         )
         if self.batches.steps_per_epoch == 0:
             n = max(len(d.feats) for d in self.data.train)
@@ -377,7 +378,10 @@ class Trainer:
         if done is not None:
             rows.append(("compile", f"{done.seconds:.1f} s (not in step time)" if done.compiled
                          else f"eager: {done.reason}"))
-        for key, value in self.last_eval.items():
+        target = self.recipe.data.target_domain
+        if target is not None:
+            rows.append(("target domain", target))
+        for key, value in target_first(self.last_eval, target).items():
             if isinstance(value, float) and key != "loss" and not key.endswith(".loss"):
                 rows.append((f"last dev {key}", f"{value:.4f}"))
         if self.best_eval and m in self.best_eval:
@@ -416,6 +420,7 @@ class Trainer:
             "outcome": outcome,
             "step": self.step,
             "metric": self.metric,
+            **target_report(self.recipe.data.target_domain, self.best_eval, self.last_eval),
             "last_eval": self.last_eval,
             "best_eval": self.best_eval,
             "fingerprint": self.loaded.fingerprint,

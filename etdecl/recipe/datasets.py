@@ -61,15 +61,18 @@ def dataset_heads(recipe: Recipe) -> dict[str, list[str]]:
 
 
 def metric_key(recipe: Recipe) -> str:
-    """The selection metric as `HEAD.METRIC` (the default: the first head's primary metric)."""
+    """The selection metric as `HEAD.METRIC` (the default: the first head's primary metric),
+    on `data.target_domain`'s rows when the recipe has one (`HEAD.METRIC[target]`)."""
+    from .domains import with_target
+
     first = next(iter(recipe.heads))
     metric = recipe.train.metric
     if metric is None:
-        return f"{first}.{config_class(recipe.heads[first]).METRICS[0]}"
+        return with_target(recipe, f"{first}.{config_class(recipe.heads[first]).METRICS[0]}")
     head, dot, _ = metric.partition(".")
     if dot and head in recipe.heads:
-        return metric
-    return f"{first}.{metric}"
+        return with_target(recipe, metric)
+    return with_target(recipe, f"{first}.{metric}")
 
 
 class SourceError(LookupError):

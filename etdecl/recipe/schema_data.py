@@ -92,6 +92,14 @@ class DataConfig(Section):
     e.g. `{category: [fresh, rotten]}`."""
     domain: str | None = None
     """Domain of every row, when the rows carry no domain field."""
+    domains: list[Name] | None = None
+    """Domains of the rows, in id order: domain-aware towers build one part per domain from it;
+    a row of another domain is an error naming its line."""
+    target_domain: Name | None = None
+    """Source/target transfer: the domain the run is for. The best checkpoint is picked on its
+    dev rows (`train.metric` defaults to the first head's primary metric `[target_domain]`, and
+    a metric written without a domain gets it), and the summary and result.json report its dev
+    figures first. Train on source and target rows together; its dev rows must have it."""
     max_length: Annotated[int, Field(ge=8, le=8192)] = 128
     """Tokens per text (or pair, or question + context window) after truncation."""
     on_bad_row: Literal["error", "skip"] = "error"

@@ -87,6 +87,10 @@ class TrainConfig(Section):
     batching: Literal["random", "bucketed"] = "random"
     """How each epoch's order groups examples into batches: `random`, or `bucketed` (batches of
     similar length, shuffled at the batch level, so less padding is computed)."""
+    sampling: Literal["random", "domain_balanced"] = "random"
+    """Which examples each epoch draws: `random` (each once, shuffled), or `domain_balanced`
+    (as many from every domain of a dataset: smaller domains repeat, larger ones are sampled
+    afresh each epoch; epoch length unchanged). Seeded per epoch, so `--resume` replays it."""
     bucket_window: Annotated[int, Field(ge=1)] = 50
     """With `bucketed`: how many global batches are drawn at random and then sorted by length
     together (larger: less padding, less randomness)."""

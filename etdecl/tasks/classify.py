@@ -1,8 +1,8 @@
 """`classify`: one label per single text or text pair; `match`: pairs, as a cross-encoder or a
 siamese bi-encoder.
 
-Metrics come from scikit-learn: accuracy, macro-F1, ROC-AUC for two classes, and accuracy per
-domain when the data has domains.
+Metrics come from scikit-learn: accuracy, macro-F1, ROC-AUC for two classes, and accuracy and
+macro-F1 per domain when the data has domains.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from ..components.outputs import EncoderOutput
 from ..datafiles.readers import DataError
 from ..recipe.schema_components import ClassifyHead, MatchHead
 from .base import Example, Features, Task, flat_features, label_name, row_text, row_value
+from .by_domain import per_domain
 
 
 class LinearHead(nn.Module):
@@ -45,11 +46,11 @@ def label_metrics(gold: np.ndarray, pred: np.ndarray, probs: np.ndarray,
         out["f1"] = float(f1_score(gold, pred, average="binary", zero_division=0))
         out["roc_auc"] = (float(roc_auc_score(gold, probs[:, 1]))
                           if len(set(gold.tolist())) == 2 else float("nan"))
-    if any(d is not None for d in domains):
-        arr = np.asarray(domains, dtype=object)
-        for d in sorted({x for x in domains if x is not None}):
-            sel = arr == d
-            out[f"accuracy[{d}]"] = float(accuracy_score(gold[sel], pred[sel]))
+    def scored(sel: np.ndarray) -> dict[str, float]:
+        return {"accuracy": accuracy_score(gold[sel], pred[sel]),
+                "macro_f1": f1_score(gold[sel], pred[sel], average="macro", zero_division=0)}
+
+    out.update(per_domain(domains, scored, ("accuracy", "macro_f1")))
     return out
 
 

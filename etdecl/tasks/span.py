@@ -21,6 +21,7 @@ from ..components.outputs import EncoderOutput
 from ..datafiles.readers import DataError
 from ..recipe.schema_components import SpanHead as SpanConfig
 from .base import Example, Features, Task, flat_features, row_text, row_value
+from .by_domain import per_domain
 from .spans import SpanFeatures, build_span_features, decode_examples
 from .squad_metrics import squad_scores
 
@@ -116,5 +117,11 @@ class SpanTask(Task):
                  "score": round(a.score, 4) if np.isfinite(a.score) else None} for a in answers]
 
     def metrics(self, predictions, examples) -> dict[str, float]:
-        return squad_scores([p["answer"] for p in predictions],
-                            [self.gold(e)["texts"] for e in examples])
+        answers = [p["answer"] for p in predictions]
+        golds = [self.gold(e)["texts"] for e in examples]
+        out = squad_scores(answers, golds)
+        out.update(per_domain(
+            [e.domain for e in examples],
+            lambda sel: squad_scores([answers[i] for i in sel], [golds[i] for i in sel]),
+            ("exact_match", "f1")))
+        return out

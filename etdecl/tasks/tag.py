@@ -21,6 +21,7 @@ from ..datafiles.readers import DataError
 from ..recipe.schema_components import TagHead as TagConfig
 from ..recipe.tag_schemes import scheme_problem
 from .base import Example, Features, Task, flat_features, row_value
+from .by_domain import per_domain
 from .crf import CRF
 from .tagging import IGNORE, align_to_pieces, entity_scores, transition_masks
 
@@ -161,4 +162,9 @@ class TagTask(Task):
     def metrics(self, predictions, examples) -> dict[str, float]:
         gold = [[self.labels[i] for i in self.gold(e)] for e in examples]
         pred = [p["tags"] for p in predictions]
-        return entity_scores(gold, pred, self.cfg.scheme)
+        out = entity_scores(gold, pred, self.cfg.scheme)
+        out.update(per_domain(  # f1[TYPE] is per entity type; recipe checks keep names apart
+            [e.domain for e in examples],
+            lambda sel: entity_scores([gold[i] for i in sel], [pred[i] for i in sel],
+                                      self.cfg.scheme), ("f1",)))
+        return out
