@@ -83,3 +83,18 @@ def test_a_target_domain_no_dev_row_has_is_located_before_training(tmp_path):
     assert f"tiny.yaml:{line}:" in proc.stderr and "no dev row has the target domain 'b'" \
         in proc.stderr, proc.stderr[-2000:]
     assert not (run / "checkpoints").exists()
+
+
+def test_a_finished_run_scores_domains_and_refuses_undeclared_ones(tmp_path):
+    from etdecl.datafiles.readers import DataError
+    from etdecl.engine.inference import evaluate_file, load_run, predict_records
+
+    run, _, _ = _train(_recipe(tmp_path, "  domains: [b, a]\n"), tmp_path)
+    loaded = load_run(run)
+    scores = evaluate_file(loaded, tmp_path / "dev.jsonl")
+    assert {"cls.accuracy[a]", "cls.macro_f1[b]"} <= set(scores)
+    rows = [dict(r, domain="a") for r in synthetic_rows(4, seed=5)]
+    rows[2]["domain"] = "c"
+    with pytest.raises(DataError) as err:
+        predict_records(loaded, rows, source="request")
+    assert err.value.line == 3 and "domain 'c'" in str(err.value)
