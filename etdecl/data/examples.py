@@ -148,7 +148,8 @@ def selection_key(loaded: LoadedRecipe, view: DatasetView, split: str, tasks: Se
             "fields": view.fields.model_dump(),
             "where": view.where,
             "domain": view.domain,
-            "domains": loaded.recipe.data.domains,
+            # rows of undeclared domains are skipped under on_bad_row: skip
+            **({"domains": data.domains} if data.domains is not None else {}),
             "limit": getattr(view, split).limit,
             "seed": data.split_seed,
             "dev_fraction": data.dev_fraction if view.dev is None else None,

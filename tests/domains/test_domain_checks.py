@@ -138,3 +138,16 @@ def test_without_declared_domains_every_domain_is_read(tmp_path):
     _, recipe = _problems(tmp_path, ONE + "  fields: {domain: domain}\n", rows=rows)
     splits = load_splits(load_recipe(recipe, [], check_data=False))
     assert {e.domain for e in splits.train} == {"a", "b", "kitchen"}
+
+
+def test_under_skip_rows_of_undeclared_domains_are_counted_and_left_out(tmp_path):
+    from etdecl.data.examples import load_splits
+
+    rows = synthetic_rows(40, 1)
+    for i in (4, 9):
+        rows[i]["domain"] = "kitchen"
+    _, recipe = _problems(tmp_path, ONE + "  fields: {domain: domain}\n  domains: [a, b]\n"
+                          "  on_bad_row: skip\n", rows=rows)
+    splits = load_splits(load_recipe(recipe, [], check_data=False))
+    assert len(splits.train) == 38 and {e.domain for e in splits.train} == {"a", "b"}
+    assert sum(n for k, n in splits.skipped.items() if "data.domains" in k) == 2
