@@ -29,8 +29,8 @@ def _can_have_domains(view: DatasetView) -> bool:
 
 @check
 def domains_are_declared_once(lr: LoadedRecipe) -> Iterator[Problem]:
-    """`data.domains` names each domain once (ids follow its order), and none like an
-    entity type of a tag head (its per-domain `f1[NAME]` would be ambiguous)."""
+    """`data.domains` names each domain once (ids follow its order), none like an entity type
+    of a tag head (its per-domain `f1[NAME]` would be ambiguous), and some dataset has them."""
     names = lr.recipe.data.domains
     if names is None:
         return
@@ -41,6 +41,10 @@ def domains_are_declared_once(lr: LoadedRecipe) -> Iterator[Problem]:
                        hint="each domain once, in id order")
         seen.add(name)
     yield from domain_clashes(lr, names, ("data", "domains"))
+    if not any(_can_have_domains(v) for v in datasets(lr.recipe).values()):
+        yield _err(lr, ("data", "domains"), "domains are declared but no dataset says which "
+                   "rows are of which", expected="data.fields.domain (a field naming each "
+                   "row's domain) or a dataset's domain:")
 
 
 @check

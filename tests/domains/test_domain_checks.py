@@ -49,6 +49,7 @@ SETS = ("  sets:\n    src: {train: {path: train.jsonl}, dev: {path: dev.jsonl}, 
 @pytest.mark.parametrize(("data", "train", "path", "marker", "words"), [
     (ONE + "  fields: {domain: domain}\n  domains: [a, b, a]\n", "", "data.domains[2]",
      "domains:", "listed twice"),
+    (ONE + "  domains: [a, b]\n", "", "data.domains", "domains:", "no dataset says which"),
     (SETS % ("a", "c") + "  domains: [a, b]\n", "", "data.sets.tgt.domain", "tgt:",
      "'c' is not one of data.domains"),
     (ONE + "  domain: c\n  domains: [a, b]\n", "", "data.domain", "domain: c",
