@@ -8,6 +8,7 @@ since a staged recipe is validated before its source stage has trained. Training
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +25,7 @@ def init_path(lr: LoadedRecipe) -> Path:
     `${VAR}` without default."""
     value = lr.recipe.train.init_from
     assert value is not None
-    return resolve_data_path(value, lr.origin_dir(*AT))
+    return Path(os.path.normpath(resolve_data_path(value, lr.origin_dir(*AT))))
 
 
 def init_source_kind(path: Path) -> str:
