@@ -190,7 +190,7 @@ def run_method(name: str, target: str, seed: int, budget: Budget, shared: Path,
     dataset = SOURCE if method.sets == (SOURCE,) else TARGET
     record = {"method": name, "target": target, "seed": seed, "wall_s": round(wall, 1),
               "target_rows": n_target, **score(run_dir, target, shared, dataset),
-              "command": "etdecl train " + str(path.relative_to(ROOT)) + "".join(
+              "command": f"etdecl train {path.relative_to(ROOT)} --run-dir {run_dir}" + "".join(
                   f" --set '{s}'" for s in sets)}
     record_file.write_text(json.dumps(record, indent=2))
     print(f"{name} → {target} seed {seed}: accuracy {record['accuracy']:.4f}, macro-F1 "
@@ -253,6 +253,11 @@ def plot(table: dict, methods: list[str], targets: list[str], png: Path) -> None
     fig.savefig(png, dpi=120)
 
 
+def _timings(records: list[dict]) -> list[str]:
+    return [f"{r['method']} → {r['target']} seed {r['seed']} {r['wall_s']:.0f} s"
+            for r in records]
+
+
 def write_report(records: list[dict], args: argparse.Namespace, wall: float, budget: Budget,
                  report: Path, skipped: list[str]) -> None:
     table = summarise(records)
@@ -266,22 +271,24 @@ def write_report(records: list[dict], args: argparse.Namespace, wall: float, bud
         "# Feature-based transfer: the paper's Table 8 protocol",
         "",
         f"Written by `python scripts/experiments/feature_tl.py {' '.join(sys.argv[1:])}` "
-        f"(commit {_commit()}, data `{args.shared}`), {len(records)} trainings, "
-        f"{wall / 60:.1f} min wall in this invocation (reused runs not counted); seeds "
+        f"(commit {_commit()}, data `{args.shared}`), {len(records)} runs, "
+        f"{sum(r['wall_s'] for r in records) / 60:.1f} min of training wall time in all "
+        f"({wall / 60:.1f} min in the invocation that wrote this; finished runs are reused); seeds "
         f"{', '.join(map(str, args.seeds))} (`train.seed` and `data.split_seed`: the seed also "
         "draws the target's 10 % and the source sample).",
         "",
         f"Protocol: for each target domain, {budget.target_fraction:.0%} of its training reviews "
         f"and a seeded sample of {budget.source_rows} of the other three domains' training "
         "reviews (the source); scored on the target's dev reviews"
-        + (f" ({budget.target_dev_rows} of them)" if budget.target_dev_rows else " (all 200)")
-        + ", with the best checkpoint by target dev accuracy (Src-Only: by source dev accuracy, "
-        "no target label seen). Budget, the same for every method: MiniLM-L6 with its "
+        + " (all 200), with the best checkpoint by target dev accuracy"
+        + (f" on {budget.target_dev_rows} of them" if budget.target_dev_rows else "")
+        + " (Src-Only: by source dev accuracy, no target label seen). Budget, the same for "
+        "every method: MiniLM-L6 with its "
         f"embeddings and lower {budget.freeze_layers} layers frozen, max_length "
         f"{budget.max_length}, bf16, bucketed batches of {budget.batch_size}, "
         f"{budget.source_epochs} epoch over source data or {budget.target_epochs} over the "
         "target's alone; Fine-Tune's source stage is the Src-Only run of the same target and "
-        "seed.",
+        "seed (so Fine-Tune's wall time below is its second stage only).",
         "",
     ]
     if skipped:
@@ -300,8 +307,12 @@ def write_report(records: list[dict], args: argparse.Namespace, wall: float, bud
               f"Wall time per training (model load, tokenising, training, evaluations): mean "
               f"{statistics.fmean(times):.0f} s, min {min(times):.0f} s, max {max(times):.0f} s.",
               "", f"![target dev accuracy]({png.name})", "", "## Commands", ""]
-    lines += [f"- {r['method']} → {r['target']}, seed {r['seed']} ({r['wall_s']:.0f} s): "
-              f"`{r['command']}`" for r in records]
+    first = (records[0]["target"], records[0]["seed"])
+    lines += [f"Every run, by target and seed: {', '.join(_timings(records))}.", "",
+              f"The commands of target {first[0]}, seed {first[1]} (the others differ in the "
+              "domains, the seed and the run directory):", ""]
+    lines += [f"- {r['method']}: `{r['command']}`" for r in records
+              if (r["target"], r["seed"]) == first]
     report.write_text("\n".join(lines) + "\n")
     print(f"wrote {report} and {png}", file=sys.stderr)
 
