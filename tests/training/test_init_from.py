@@ -54,15 +54,17 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.mark.parametrize("kind", ["run", "bundle"])
+@pytest.mark.parametrize("kind", ["run", "bundle", "zero"])
 def test_second_run_starts_at_the_first_runs_best(first, data_dir, kind):
-    """Its step-0 dev evaluation is the first run's best one, and result.json counts weights."""
+    """Its step-0 dev evaluation is the first run's best one, and result.json counts weights;
+    also under a sharding plugin (ZeRO in bf16: loaded before boosting, within bf16's error)."""
     source = first
     if kind == "bundle":
         source = data_dir / "bundle"
         proc = run_cli("export", str(first), "--format", "bundle", "--output", str(source))
         assert proc.returncode == 0, proc.stderr
-    recipe = _recipe(data_dir, extra=f"  init_from: {source}\n")
+    plan = "parallel: {plugin: zero, precision: bf16}\n" if kind == "zero" else ""
+    recipe = _recipe(data_dir, extra=f"  init_from: {source}\n{plan}")
     run = data_dir / "second"
     proc = run_cli("train", str(recipe), "--run-dir", str(run))
     assert proc.returncode == 0, proc.stderr
@@ -70,7 +72,7 @@ def test_second_run_starts_at_the_first_runs_best(first, data_dir, kind):
     start = next(m for m in read_metrics(run) if m["split"] == "dev")
     assert start["step"] == 0
     for key in ("cls.loss", "cls.accuracy", "cls.macro_f1"):
-        assert start[key] == pytest.approx(best[key], abs=1e-6), key
+        assert start[key] == pytest.approx(best[key], abs=2e-3 if plan else 1e-6), key
     assert start["cls.loss"] < 0.8 * math.log(2)  # not chance: the start is a trained net
     done = json.loads((run / "result.json").read_text())["init_from"]
     assert (done["loaded"], done["kept"], done["skipped"]) == (39, 0, 0)
