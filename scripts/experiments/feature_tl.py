@@ -2,7 +2,7 @@
 feature-based transfer against its baselines, from gallery recipes, into docs/results/.
 
     python scripts/experiments/feature_tl.py [--quick] [--methods M ...] [--targets D ...]
-        [--seeds S ...] [--shared ../shared/data] [--out runs/experiments/feature-tl]
+        [--seeds S ...] [--shared ../shared/data] [--out runs/experiments/feature-tl] [--set K=V]
 
 For each target domain, 10 % of its training reviews (seeded) are the target data and the other
 three domains are the source; every method trains from its gallery recipe with `--set`
@@ -155,7 +155,7 @@ def score(run_dir: Path, target: str, shared: Path, dataset: str) -> dict[str, f
 
 
 def run_method(name: str, target: str, seed: int, budget: Budget, shared: Path,
-               out: Path) -> dict | None:
+               out: Path, extra: tuple[str, ...] = ()) -> dict | None:
     """One method for one target and seed (both stages for Fine-Tune); None when skipped."""
     from etdecl.recipe.resolve import load_tree
 
@@ -171,6 +171,7 @@ def run_method(name: str, target: str, seed: int, budget: Budget, shared: Path,
     n_target = target_rows(shared / "multi_domain_sentiment" / "train.jsonl", target,
                            budget.target_fraction)
     sets = overrides(load_tree(path).data, method, target, seed, budget, shared, n_target)
+    sets += extra
     wall = 0.0
     if method.stage1:
         # stage 1 trains exactly as Src-Only does (its recipe extends src-only-amazon with
@@ -181,8 +182,8 @@ def run_method(name: str, target: str, seed: int, budget: Budget, shared: Path,
             if not (source / "result.json").is_file():
                 first = ROOT / "recipes" / f"{method.stage1}.yaml"
                 wall += train_one(first, overrides(load_tree(first).data, METHODS["Src-Only"],
-                                                   target, seed, budget, shared, n_target),
-                                  source)
+                                                   target, seed, budget, shared, n_target)
+                                  + list(extra), source)
         sets.append(f"train.init_from={source}")
     if (run_dir / "result.json").is_file():
         raise SystemExit(f"{run_dir} holds a run without experiment.json; remove it")
@@ -291,6 +292,9 @@ def write_report(records: list[dict], args: argparse.Namespace, wall: float, bud
         "seed (so Fine-Tune's wall time below is its second stage only).",
         "",
     ]
+    if args.extra:
+        lines += ["Changed for every run, after the budget above: "
+                  + ", ".join(f"`{x}`" for x in args.extra) + ".", ""]
     if skipped:
         lines += [f"Skipped (recipe missing): {', '.join(skipped)}.", ""]
     for metric, title in (("accuracy", "Target dev accuracy"), ("macro_f1", "Target dev macro-F1")):
@@ -327,6 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     default_shared = os.environ.get("ETDECL_SHARED_DATA", str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--shared", type=Path, default=Path(default_shared))
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "experiments" / "feature-tl")
+    parser.add_argument("--set", dest="extra", action="append", default=[], metavar="K=V",
+                        help="another override for every run, after the protocol's "
+                        "(e.g. data.max_length=128)")
     parser.add_argument("--report", type=Path, default=None,
                         help="default docs/results/feature-tl.md (--quick: in --out)")
     args = parser.parse_args(argv)
@@ -346,7 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     for target in args.targets:
         for seed in args.seeds:
             for name in args.methods:
-                record = run_method(name, target, seed, budget, args.shared, args.out)
+                record = run_method(name, target, seed, budget, args.shared, args.out,
+                                    tuple(args.extra))
                 if record is None:
                     if name not in skipped:
                         skipped.append(name)
