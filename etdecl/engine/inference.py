@@ -124,13 +124,14 @@ def pick_dataset(run: LoadedRun, name: str | None) -> DatasetView:
 
 
 def _rows(run: LoadedRun, view: DatasetView, path: Path, with_targets: bool,
-          start: int = 0) -> Iterator[Any]:
+          start: int = 0, where: dict[str, list[Any]] | None = None) -> Iterator[Any]:
     tasks = [run.compiled.tasks[h] for h in run.compiled.dataset_heads[view.name]]
-    where = {k: {as_text(v) for v in vs} for k, vs in view.where.items()} if with_targets else {}
+    keep = view.where if where is None else where
+    filters = {k: {as_text(v) for v in vs} for k, vs in keep.items()} if with_targets else {}
     index = start
     for row in iter_rows(path, str(path)):
         values = row.values
-        if any(k in values and as_text(values[k]) not in ok for k, ok in where.items()):
+        if any(k in values and as_text(values[k]) not in ok for k, ok in filters.items()):
             continue
         yield row, row_example(row, view, tasks, index, with_targets,
                                run.loaded.recipe.data.domains)
@@ -173,10 +174,13 @@ def torch_forward(run: LoadedRun, precision: str = "fp32"):
 
 
 def evaluate_file(run: LoadedRun, path: Path, dataset: str | None = None,
-                  batch_size: int = 64, forward=None) -> dict[str, Any]:
-    """Every head of the dataset scored on a labelled file with the recipe's field mapping."""
+                  batch_size: int = 64, forward=None,
+                  where: dict[str, list[Any]] | None = None) -> dict[str, Any]:
+    """Every head of the dataset scored on a labelled file with the recipe's field mapping.
+    `where` keeps other rows than the dataset's own filter (e.g. a target domain's rows scored
+    by a model trained on the source domains only)."""
     view = pick_dataset(run, dataset)
-    examples = [e for _, e in _rows(run, view, path, True)]
+    examples = [e for _, e in _rows(run, view, path, True, where=where)]
     if not examples:
         raise DataError(str(path), 0, "no usable rows (check the field mapping and data.where)")
     ds = _features(run, view, examples, f"evaluate:{path}")

@@ -5,10 +5,13 @@ decay on biases/LayerNorm, layer-wise lr decay, frozen parameters left out), the
 gradient accumulation and clipping, evaluation every N steps and at each epoch end, the best
 and resumable checkpoints (model, optimizer, scheduler, RNG, data position, method state), and
 the Rich progress bar, metrics.jsonl, TensorBoard and summary.md. The loss comes from the
-training method (`engine/methods`); evaluation from `engine/evaluate.py`.
+training method (`engine/methods`); evaluation from `engine/evaluate.py`. With
+`train.init_from` the graph starts from another run's weights (`engine/init_from.py`, loaded
+before boosting) and is evaluated once at step 0, a candidate for the best checkpoint.
 
 Raises:
-  RecipeError: the plan does not fit the world size (located at the recipe key).
+  RecipeError: the plan does not fit the world size, or `train.init_from` cannot be used
+    (located at the recipe key).
   DataError: a bad data row (file and line), unless `data.on_bad_row: skip`.
 """
 
@@ -34,6 +37,7 @@ from ..recipe.world import check_world
 from ..tables import key_value_table
 from .checkpoint import Checkpointer, ResumeError
 from .evaluate import evaluate_all
+from .init_from import InitReport, init_from_source
 from .methods import METHODS, MethodContext
 from .optim import param_groups
 from .progress import training_progress
@@ -116,6 +120,12 @@ class Trainer:
         self.method = METHODS[self.recipe.method.type](self.recipe.method, ctx)
         for name, module in self.method.extra_modules().items():
             model.objectives[name] = module
+        self.init_report: InitReport | None = None
+        if t.init_from is not None and not self.resume:  # --resume: the checkpoint wins
+            self.init_report = init_from_source(self.loaded, model)
+            if self.is_main:
+                self.console.print(f"init_from {self.init_report.source}: "
+                                   f"{self.init_report.line()}")
         if self.recipe.parallel.gradient_checkpointing:
             for encoder in model.hf_encoders().values():
                 encoder.backbone.gradient_checkpointing_enable(
@@ -297,6 +307,12 @@ class Trainer:
         start_step = self.step
         self.step_seconds = self.side_seconds = 0.0
         outcome = "done"
+        if self.init_report is not None and self.step == 0:
+            # where the source's weights stand on this run's dev data; a candidate for best too,
+            # so fine-tuning never reports worse than its starting point
+            tick = time.perf_counter()
+            self._after_eval(self.evaluate())
+            self.side_seconds += time.perf_counter() - tick
         with progress:
             task = progress.add_task(
                 self.recipe.name, total=self.total_steps, completed=self.step, info=""
@@ -387,6 +403,8 @@ class Trainer:
         if self.best_eval and m in self.best_eval:
             best = f"{self.best_eval[m]:.4f} (step {self.best_eval['step']})"
             rows.append((f"best dev {m}", best))
+        if self.init_report is not None:
+            rows.append(("init_from", f"{self.init_report.source}: {self.init_report.line()}"))
         for reason, count in self.data.skipped.items():
             rows.append((f"skipped rows: {reason}", str(count)))
         rows.append(("run directory", str(self.run_dir)))
@@ -427,6 +445,8 @@ class Trainer:
             "skipped_rows": dict(self.data.skipped),
             "timing": self.timing(),
         }
+        if self.init_report is not None:
+            final["init_from"] = self.init_report.as_dict()
         (self.run_dir / "result.json").write_text(json.dumps(final, indent=2))
         if outcome == "stopped":
             self.console.print(

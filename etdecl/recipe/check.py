@@ -186,6 +186,7 @@ from . import (  # noqa: E402,F401  (register checks)
     check_domains,
     check_fit,
     check_graph,
+    check_init,
 )
 
 

@@ -139,6 +139,15 @@ def _path_keys(data: Any) -> Iterator[tuple[PathKey, str]]:
             src = sources.get(split)
             if isinstance(src, dict) and isinstance(src.get("path"), str):
                 yield ("data", split, "path"), "data"
+        sets = sources.get("sets")
+        for name, ds in (sets.items() if isinstance(sets, dict) else ()):
+            for split in ("train", "dev"):
+                src = ds.get(split) if isinstance(ds, dict) else None
+                if isinstance(src, dict) and isinstance(src.get("path"), str):
+                    yield ("data", "sets", name, split, "path"), "data"
+    train = data.get("train")
+    if isinstance(train, dict) and isinstance(train.get("init_from"), str):
+        yield ("train", "init_from"), "run"
     encoders = data.get("encoders")
     if isinstance(encoders, dict):
         for name, enc in encoders.items():

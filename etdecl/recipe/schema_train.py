@@ -103,6 +103,12 @@ class TrainConfig(Section):
     """Use deterministic kernels so a run repeats bit for bit."""
     output_dir: str = "runs"
     """Runs are written to `<output_dir>/<name>`, relative to the working directory."""
+    init_from: str | None = None
+    """Start from a finished run's weights (its best checkpoint) or an exported bundle's: every
+    weight of this graph that the source has under the same name with the same shape is loaded
+    before training, the rest stay as built (e.g. a head with other labels). For fine-tuning on
+    a target after training on a source. Relative to the recipe file; `${VAR}` expands.
+    `--resume` ignores it: the run's own checkpoint wins."""
 
 
 @METHOD_TYPES.register

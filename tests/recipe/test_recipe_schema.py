@@ -53,11 +53,12 @@ def test_gallery_is_not_empty() -> None:
 @pytest.mark.parametrize("path", GALLERY, ids=GALLERY_IDS)
 def test_gallery_recipe_validates(path: Path) -> None:
     """Each gallery recipe is named after its file (`gallery:NAME`, `recipes show NAME`) and
-    validates with no warning but a data file kept out of the repository."""
+    validates with no warning but a data file kept out of the repository, or a source stage's
+    run (`train.init_from`) not trained yet."""
     loaded = load_recipe(path)
     assert loaded.recipe.name == path.stem
     unexpected = [w.render() for w in loaded.warnings
-                  if not w.message.startswith("data file not found")]
+                  if not w.message.startswith(("data file not found", "init_from not found"))]
     assert not unexpected
 
 

@@ -124,6 +124,29 @@ def test_init_rebases_relative_data_paths(runner, tmp_path, resolve: bool) -> No
             resolve_data_path(before, RECIPES).resolve()
 
 
+SET_KEYS = [("mixed-amazon", ("data", "sets", "source", "train", "path")),
+            ("mixed-amazon", ("data", "sets", "source", "dev", "path")),
+            ("finetune-amazon", ("train", "init_from"))]
+
+
+@pytest.mark.parametrize("resolve", [False, True], ids=["keep", "resolve"])
+@pytest.mark.parametrize(("name", "key"), SET_KEYS, ids=[".".join(k) for _, k in SET_KEYS])
+def test_init_rebases_set_paths_and_init_from(runner, tmp_path, resolve, name, key) -> None:
+    """Paths of `data.sets.*` and `train.init_from` keep pointing where they did."""
+    dest = tmp_path / "deeper" / f"{name}.yaml"
+    args = ["recipes", "init", name, str(dest)] + (["--resolve"] if resolve else [])
+    assert runner.invoke(app, args).exit_code == 0
+    values = []
+    for path in (RECIPES / f"{name}.yaml", dest):
+        loaded = load_recipe(path, check_data=False)
+        node = loaded.recipe
+        for part in key:
+            node = node[part] if isinstance(node, dict) else getattr(node, part)
+        values.append((node, resolve_data_path(node, loaded.origin_dir(*key)).resolve()))
+    (before, where_before), (after, where_after) = values
+    assert after != before and where_after == where_before
+
+
 def test_init_rebases_extends_outside_the_gallery(tmp_path, monkeypatch) -> None:
     shelf = tmp_path / "shelf"
     (shelf / "base").mkdir(parents=True)
