@@ -41,7 +41,8 @@ def dataset_features(compiled: CompiledModel, name: str, index: int, examples, s
     tok = compiled.tokenizers[main_tk]
     feats = encode_cached(examples, tasks[0], tok, max_length, selection, use_cache, tasks[1:])
     extra = {}
-    needed = {compiled.tokenizer_of[n] for h in heads for n in compiled.model.inputs[h]}
+    needed = {compiled.tokenizer_of[r] for h in heads for n in compiled.model.inputs[h]
+              for r in compiled.model.roots(n)}
     for tk in sorted(needed - {main_tk}):
         other = compiled.tokenizers[tk]
         extra[tokenizer_suffix(tk, compiled.primary_tokenizer)] = (
@@ -72,7 +73,8 @@ def streamed_features(loaded: LoadedRecipe, compiled: CompiledModel, name: str, 
     tok = compiled.tokenizers[main_tk]
     main = store(tok, tasks[1:])
     extra = {}
-    needed = {compiled.tokenizer_of[n] for h in heads for n in compiled.model.inputs[h]}
+    needed = {compiled.tokenizer_of[r] for h in heads for n in compiled.model.inputs[h]
+              for r in compiled.model.roots(n)}
     for tk in sorted(needed - {main_tk}):
         other = compiled.tokenizers[tk]
         extra[tokenizer_suffix(tk, compiled.primary_tokenizer)] = (
@@ -90,6 +92,14 @@ def _relabel_domains(ds: DatasetFeatures, names: list[str], domains: dict[str, i
     ds._domain_ids = lut[np.asarray(ds.domain_ids)]  # -1 (none) picks the last entry
 
 
+def domain_vocabulary(loaded: LoadedRecipe, found: set[str] | None = None) -> dict[str, int]:
+    """Domain name → id: `data.domains` order when declared (towers index their per-domain
+    parts by it), else the sorted names found in the data."""
+    declared = loaded.recipe.data.domains
+    names = list(declared) if declared else sorted(found or ())
+    return {d: i for i, d in enumerate(names)}
+
+
 def prepare(loaded: LoadedRecipe, compiled: CompiledModel, is_main: bool,
             barrier: Callable[[], None] = lambda: None) -> RunData:
     """Rank 0 reads and tokenises first (filling the cache); the other ranks then read it."""
@@ -103,9 +113,9 @@ def prepare(loaded: LoadedRecipe, compiled: CompiledModel, is_main: bool,
             tasks = [compiled.tasks[h] for h in compiled.dataset_heads[name]]
             data.splits[name] = splits = load_splits(loaded, name, tasks)
             data.skipped.update(splits.skipped)
-        names = sorted({e.domain for s in data.splits.values() for e in s.train + s.dev
-                        if e.domain is not None})
-        data.domains = {d: i for i, d in enumerate(names)}
+        names = {e.domain for s in data.splits.values() for e in s.train + s.dev
+                 if e.domain is not None}
+        data.domains = domain_vocabulary(loaded, names)
         for i, (name, splits) in enumerate(data.splits.items()):
             for part in ("train", "dev"):
                 getattr(data, part).append(dataset_features(
@@ -128,7 +138,7 @@ def prepare(loaded: LoadedRecipe, compiled: CompiledModel, is_main: bool,
             devs[name] = read_split(loaded, datasets(loaded.recipe)[name], "dev", tasks,
                                     data.skipped)
             found.update(e.domain for e in devs[name][0] if e.domain is not None)
-        data.domains = {d: i for i, d in enumerate(sorted(found))}
+        data.domains = domain_vocabulary(loaded, found)
         for ds, names in zip(data.train, store_names, strict=True):
             _relabel_domains(ds, names, data.domains)
         for i, (name, (dev, key)) in enumerate(devs.items()):

@@ -185,6 +185,7 @@ class Trainer:
     def train_step(self, micro_batches: list[dict[str, torch.Tensor]]) -> torch.Tensor:
         """One optimizer step; returns this rank's loss (zero where the rank does not report)."""
         self.model.train()
+        self.compiled.model.progress = self.step / max(1, self.total_steps)  # DANN schedules
         self._step_parts: dict[str, float] = {}
         if self.strategy.pipeline:
             out = self.booster.execute_pipeline(

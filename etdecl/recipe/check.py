@@ -180,7 +180,13 @@ def _tp_divides(lr: LoadedRecipe, name: str, shape: EncoderShape, tp: int) -> It
                f"'{name}'", expected=f"one of {', '.join(fits)}", found=str(tp))
 
 
-from . import check_attention, check_datasets, check_fit, check_graph  # noqa: E402,F401  (register checks)
+from . import (  # noqa: E402,F401  (register checks)
+    check_attention,
+    check_datasets,
+    check_fit,
+    check_graph,
+    check_towers,
+)
 
 
 def cross_checks(lr: LoadedRecipe, check_data: bool = True) -> list[Problem]:

@@ -92,6 +92,9 @@ class DataConfig(Section):
     e.g. `{category: [fresh, rotten]}`."""
     domain: str | None = None
     """Domain of every row, when the rows carry no domain field."""
+    domains: list[Name] | None = None
+    """Domains of the rows, in id order: domain-aware towers build one part per domain from it; a
+    row of another domain is an error naming its line."""
     max_length: Annotated[int, Field(ge=8, le=8192)] = 128
     """Tokens per text (or pair, or question + context window) after truncation."""
     on_bad_row: Literal["error", "skip"] = "error"
