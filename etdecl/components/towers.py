@@ -182,12 +182,20 @@ class PrivateTower(nn.Module):
                 def run(part: nn.Module, idx: torch.Tensor) -> EncoderOutput:
                     return self._top(part, states[idx], mask[idx])  # type: ignore[arg-type]
             else:
-                embedded = shared.hidden_states[0]
+                # padding zeroed, as a small encoder's own padding embedding is: a row's
+                # output then does not depend on how far its batch is padded
+                embedded = shared.hidden_states[0] * mask.unsqueeze(-1).to(
+                    shared.hidden_states[0].dtype)
 
                 def run(part: nn.Module, idx: torch.Tensor) -> EncoderOutput:
                     return part(embedded[idx], mask[idx])
         out = route(self.name, self.parts, ctx, count, mask, self.hidden_size, run,
                     self.training)
+        if self.training:
+            # the encoder's copied layers (all of them, for full copies; all but the
+            # embeddings, for small ones) may be read by nothing else; they still take part
+            zero = _touch(self._encoder[0], out.pooled.new_zeros((), dtype=torch.float32))
+            out = EncoderOutput(out.pooled + zero.to(out.pooled.dtype), out.tokens, out.mask)
         return out, {}
 
 
