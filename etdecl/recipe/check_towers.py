@@ -74,7 +74,8 @@ def towers_form_no_cycle(lr: LoadedRecipe) -> Iterator[Problem]:
             if node not in towers:
                 continue
             if state.get(node) == 1:
-                cycles.append([*path[path.index(node):], name])
+                full = [*path, name]
+                cycles.append(full[full.index(node):])
             elif node not in state:
                 visit(node, [*path, name])
         state[name] = 2
