@@ -287,6 +287,9 @@ def compile_recipe(loaded: LoadedRecipe,
         views[name] = ("a", "b") if getattr(cfg, "mode", None) == "siamese" else ("a",)
     first_head = next(iter(recipe.heads))
     graph = ModelGraph(encoders, heads, tasks, inputs, views, tokenizer_of, "", towers)
+    for name, task in tasks.items():
+        if graph.routing_towers([name]):
+            task.domains = tuple(recipe.data.domains or ())
     for name in towers:  # a tower's batch keys are those of the first encoder it reads
         tokenizer_of[name] = tokenizer_of[graph.roots(name)[0]]
     primary = tokenizer_of[inputs[first_head][0]]

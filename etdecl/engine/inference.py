@@ -135,20 +135,20 @@ def _rows(run: LoadedRun, view: DatasetView, path: Path, with_targets: bool,
         index += 1
 
 
-def _check_domains(run: LoadedRun, view: DatasetView, examples: list,
-                   domains: dict[str, int]) -> None:
+def _check_domains(run: LoadedRun, view: DatasetView, examples: list) -> None:
     """Rows a domain-routing tower reads need a domain of `data.domains`: refuse the first
     that has none, or another, naming its line and the field."""
     heads = run.compiled.dataset_heads[view.name]
     routing = run.compiled.model.routing_towers(heads)
+    domains = run.loaded.recipe.data.domains or []
     if not routing:
         return
-    field = view.fields.domain
+    field = view.fields.domain or "domain"
     for e in examples:
         if e.domain is None:
-            raise DataError(e.file, e.line, f"missing field '{field or 'domain'}' (domain): "
-                            f"tower '{routing[0]}' runs each row through its domain's part",
-                            f"missing field '{field or 'domain'}'")
+            raise DataError(e.file, e.line, f"missing field '{field}' (domain): tower "
+                            f"'{routing[0]}' runs each row through its domain's part",
+                            f"missing field '{field}'")
         if e.domain not in domains:
             raise DataError(e.file, e.line, f"domain '{e.domain}' is not one of data.domains "
                             f"({', '.join(domains)})", f"unknown domain '{e.domain}'")
@@ -157,7 +157,7 @@ def _check_domains(run: LoadedRun, view: DatasetView, examples: list,
 def _features(run: LoadedRun, view: DatasetView, examples: list, key: str) -> DatasetFeatures:
     index = list(run.compiled.dataset_heads).index(view.name)
     domains = domain_vocabulary(run.loaded) if run.loaded.recipe.data.domains else {}
-    _check_domains(run, view, examples, domains)
+    _check_domains(run, view, examples)
     return dataset_features(run.compiled, view.name, index, examples, key,
                             run.loaded.recipe.data.max_length, use_cache=False,
                             domains=domains)
