@@ -20,13 +20,14 @@ from torch import nn
 
 from ..components.encoders import ENCODERS, HFTextEncoder, load_tokenizer
 from ..components.outputs import EncoderOutput
-from ..components.towers import TowerContext, build_towers
+from ..components.towers import TowerContext
 from ..data.collate import view_key
 from ..recipe.datasets import dataset_heads, datasets
 from ..recipe.errors import Problem, RecipeError
 from ..recipe.loaded import LoadedRecipe
 from ..tasks.base import Task, encoder_input
 from ..tasks.registry import TASKS
+from .tower_build import build_towers
 
 
 def tokenizer_suffix(key: str, primary: str) -> str:

@@ -51,8 +51,9 @@ def own_data_child(name: str, folder: Path) -> tuple[Path, int]:
     for ds, heads in dataset_heads(parent).items():
         view = datasets(parent)[ds]
         head = parent.heads[heads[0]]
-        write_jsonl(folder / f"{ds}.jsonl", _rows(head, view.fields, 48, 1, parent.data.domains))
-        write_jsonl(folder / f"{ds}-dev.jsonl", _rows(head, view.fields, 16, 2, parent.data.domains))
+        domains = parent.data.domains
+        write_jsonl(folder / f"{ds}.jsonl", _rows(head, view.fields, 48, 1, domains))
+        write_jsonl(folder / f"{ds}-dev.jsonl", _rows(head, view.fields, 16, 2, domains))
         sources = (f"train: {{$replace: true, path: {ds}.jsonl}}, "
                    f"dev: {{$replace: true, path: {ds}-dev.jsonl}}")
         data += (f"  {sources.replace(', dev', chr(10) + '  dev')}\n" if not parent.data.sets

@@ -82,3 +82,35 @@ def test_predicting_needs_the_domain_field(name, tmp_path):
     with pytest.raises(RequestError, match="missing field 'domain'") as req:
         parse_request(body, tasks, ServeLimits())
     assert req.value.field == "inputs[0].domain"
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "hf"])
+def test_onnx_and_hf_layouts_refuse_towers_at_the_recipe_key(fmt, tmp_path):
+    from etdecl.engine.inference import load_model
+    from etdecl.recipe.errors import RecipeError
+
+    run_dir = _make_run(tmp_path, "drss")
+    run = load_model(run_dir)
+    if fmt == "onnx":
+        from etdecl.export.onnx_export import export_onnx as export
+    else:
+        from etdecl.export.hf import export_hf as export
+    with pytest.raises(RecipeError) as err:
+        export(run, tmp_path / "out")
+    text = (run_dir / "recipe.yaml").read_text().splitlines()
+    problem = err.value.problems[0]
+    assert "tower" in problem.message
+    marker = "  s: {type: shared"
+    assert problem.loc.line == 1 + next(i for i, t in enumerate(text) if t.startswith(marker))
+
+
+def test_plan_lists_towers_with_their_parameters(tmp_path):
+    from training_support import run_cli
+
+    recipe = write_tower_recipe(tmp_path, "shared-private-adv-orth")
+    proc = run_cli("plan", str(recipe))
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "towers" in out
+    assert "p " in out and "private (top, top 1 layer(s) × 2 domains: a, b) ← enc, width 32" in out
+    assert "shared_private ← s + p, width 64, losses adversarial, orthogonality" in out
