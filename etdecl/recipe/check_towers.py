@@ -7,13 +7,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .check import _err, check, set_off_default
-from .check_attention import RSA_MODEL_TYPES
 from .datasets import dataset_heads, datasets
 from .errors import Problem, did_you_mean, one_of
 from .loaded import LoadedRecipe
 
-TOP_COPY_MODEL_TYPES = RSA_MODEL_TYPES
-"""Model types whose layers sit in `encoder.layer` with BERT's layout (copy: top)."""
+TOP_COPY_MODEL_TYPES = ("bert", "roberta", "xlm-roberta", "camembert", "electra")
+"""Model types whose layers sit in `encoder.layer` with BERT's layout (copy: top); the same
+family random sparse attention reaches into (check_attention.RSA_MODEL_TYPES)."""
 _KEYS = ("input", "shared", "private")
 
 
