@@ -257,7 +257,8 @@ def encoder_sources(lr: LoadedRecipe) -> Iterator[Problem]:
 @check
 def encoders_used(lr: LoadedRecipe) -> Iterator[Problem]:
     used = {n for h in lr.recipe.heads.values() for n in _inputs(h)}
-    used |= {n for t in lr.recipe.towers.values() for n in t.inputs()}
+    used |= {getattr(t, k) for t in lr.recipe.towers.values()
+             for k in ("input", "shared", "private") if isinstance(getattr(t, k, None), str)}
     for name in lr.recipe.encoders:
         if name not in used:
             yield Problem(f"encoder '{name}' is declared but no head reads it",

@@ -22,12 +22,19 @@ def _reads(tower) -> list[tuple[str, str]]:
     return [(k, getattr(tower, k)) for k in _KEYS if isinstance(getattr(tower, k, None), str)]
 
 
+def _domain_aware(tower) -> bool:
+    """Routes rows by domain or reads domain labels (also on a partial recipe, whose
+    components are field bags without the config classes' methods)."""
+    return tower.type in ("private", "drss") or (
+        tower.type == "shared_private" and getattr(tower, "adversarial", None) is not None)
+
+
 def _needs_domains(lr: LoadedRecipe, name: str, seen: frozenset = frozenset()) -> str | None:
     """The domain-aware tower `name` reads, itself included (None: none)."""
     towers = lr.recipe.towers
     if name not in towers or name in seen:
         return None
-    if towers[name].domain_aware():
+    if _domain_aware(towers[name]):
         return name
     for _, node in _reads(towers[name]):
         found = _needs_domains(lr, node, seen | {name})
@@ -147,7 +154,7 @@ def domain_towers_have_domains(lr: LoadedRecipe) -> Iterator[Problem]:
     recipe = lr.recipe
     declared = recipe.data.domains
     for name, tower in recipe.towers.items():
-        if tower.domain_aware() and not declared:
+        if _domain_aware(tower) and not declared:
             what = "an adversarial part" if tower.type == "shared_private" else \
                 f"a {tower.type} tower"
             yield _err(lr, ("towers", name, _domain_key(tower)), f"tower '{name}' has {what}, "

@@ -103,3 +103,15 @@ def test_good_tower_recipes_validate_clean(name, tmp_path):
     loaded = load_recipe(path)
     assert not [p for p in loaded.warnings if p.severity == "error"]
     assert not loaded.warnings, [p.message for p in loaded.warnings]
+
+
+def test_a_structural_error_in_a_tower_does_not_hide_other_problems(tmp_path):
+    """A misspelt key in one tower: the other towers' and heads' problems are still found."""
+    text = tower_recipe("shared-private-adv-orth").replace(
+        "shared: s, private: p,", "shared: s, private: pp, bogus: 1,").replace(
+        "  s: {type: shared, input: enc}", "  s: {type: shared, input: enc, extra: 2}")
+    path = write_tower_recipe(tmp_path, "case", text)
+    msgs = [p.message for p in _problems(path)]
+    assert any("unknown key 'bogus'" in m for m in msgs), msgs
+    assert any("unknown key 'extra'" in m for m in msgs), msgs
+    assert any("reads 'pp', which is not a declared encoder or tower" in m for m in msgs), msgs
