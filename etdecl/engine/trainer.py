@@ -146,6 +146,9 @@ class Trainer:
     def _compile(self, model: torch.nn.Module) -> CompileOutcome:
         """torch.compile the graph (train.compile), or say why it stays eager."""
         reason = why_not_compile(self.recipe.parallel)
+        if reason is None and self.compiled.model.towers:
+            reason = ("towers route each row by its domain (shapes that depend on the data) "
+                      "and read the training progress, which torch.compile would retrace")
         if reason is not None:
             return CompileOutcome(False, reason=reason)
         first = next(iter(self.batches.epoch(0)))[0]
