@@ -54,6 +54,7 @@ class ModelGraph(nn.Module):
         self.towers = nn.ModuleDict(towers or {})
         self.progress = 0.0
         """Training progress 0..1, set by the trainer each step (DANN reversal schedules)."""
+        self._routes: dict[str, bool] = {}
         self.heads = nn.ModuleDict(heads)
         self.objectives = nn.ModuleDict()
         """Trainable modules of the training method (discriminators, projections), run by it
@@ -145,7 +146,17 @@ class ModelGraph(nn.Module):
         and views; every head runs where it can, so parameters stay in use)."""
         return [h for h in self.tasks
                 if all(self.batch_key(n, v) in batch for n in self.inputs[h]
-                       for v in self.views[h])]
+                       for v in self.views[h]) and self._routable(h, batch)]
+
+    def _routable(self, head: str, batch: dict[str, torch.Tensor]) -> bool:
+        """A head reading a domain-routing tower skips batches of another dataset whose rows
+        have no domain (multi-task graphs); on its own dataset's rows the tower refuses."""
+        if not self.towers or self.tasks[head].in_batch(batch):
+            return True
+        if head not in self._routes:
+            self._routes[head] = bool(self.routing_towers([head]))
+        domain = batch.get("domain")
+        return not self._routes[head] or (domain is not None and bool((domain >= 0).all()))
 
     def run_heads(self, encoded: dict[tuple[str, str], EncoderOutput],
                   batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 from tower_recipes import AUX_PARTS, TOWERS, tower_recipe, write_tower_recipe
-from training_support import read_metrics, run_cli
+from training_support import TINY_ENCODER, read_metrics, run_cli
 
 from etdecl.compile.graph import compile_recipe
 from etdecl.recipe.validate import load_recipe
@@ -110,3 +110,45 @@ def test_towers_over_a_tower_and_two_heads(tmp_path):
     model = compiled.model.train()
     out = model(**_batch(compiled, ["great", "dull film"], [0, 1]))
     assert out["plain.logits"].shape == (2, 2) and out["cls.logits"].shape == (2, 2)
+
+
+MULTI = """\
+etdecl: 1
+name: towers-multi
+data:
+  domains: [a, b]
+  max_length: 16
+  sets:
+    reviews: {train: {path: train.jsonl}, dev: {path: dev.jsonl},
+              fields: {text: text, label: label, domain: domain}}
+    plain: {train: {path: plain.jsonl}, dev: {path: plain-dev.jsonl}}
+encoders:
+""" + TINY_ENCODER + """\
+towers:
+  p: {type: private, input: enc, copy: top, top_layers: 1}
+heads:
+  routed: {type: classify, input: p, data: reviews, labels: [neg, pos]}
+  plain: {type: classify, input: enc, data: plain, labels: [neg, pos]}
+train: {epochs: 1, batch_size: 16, lr: 3.0e-3, log_every: 1, seed: 3, metric: routed.accuracy}
+"""
+
+
+def test_a_routed_head_skips_batches_of_a_dataset_without_domains(tmp_path):
+    """Multi-task: the private tower's head runs on its own (domain-carrying) batches only;
+    the other dataset's rows have no domain and train the plain head."""
+    from training_support import synthetic_rows, write_jsonl
+
+    write_tower_recipe(tmp_path, "unused", n_train=96, n_dev=16)
+    for name, seed, n in (("plain", 3, 96), ("plain-dev", 4, 16)):
+        write_jsonl(tmp_path / f"{name}.jsonl",
+                    [{k: v for k, v in r.items() if k != "domain"}
+                     for r in synthetic_rows(n, seed)])
+    recipe = tmp_path / "multi.yaml"
+    recipe.write_text(MULTI)
+    run = tmp_path / "run"
+    proc = run_cli("train", str(recipe), "--run-dir", str(run))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    train = [m for m in read_metrics(run) if m["split"] == "train"]
+    assert any("loss.routed" in m for m in train) and any("loss.plain" in m for m in train)
+    dev = [m for m in read_metrics(run) if m["split"] == "dev"][-1]
+    assert "routed.accuracy[a]" in dev and "plain.accuracy" in dev
