@@ -68,10 +68,10 @@ class DomainRelations(nn.Module):
         self.omega.copy_((root / torch.trace(root)).to(self.omega.dtype))
 
     def regulariser(self) -> torch.Tensor:
-        """tr(Wᵀ Ω⁻¹ W) = tr(Ω⁻¹ W Wᵀ)."""
+        """tr(Wᵀ Ω⁻¹ W), computed as tr(Ω⁻¹ W Wᵀ): D×D instead of (K·H)×(K·H)."""
         w = self.flat().float()
         inv = torch.linalg.inv(self.omega.float())
-        return torch.trace(w.T @ inv @ w)
+        return (inv * (w @ w.T)).sum()  # Ω⁻¹ is symmetric: tr(A B) = Σ A∘B
 
     def project(self, x: torch.Tensor, domain: torch.Tensor) -> torch.Tensor:
         """tanh(W_d x + b_d) with d each row's domain; x is (B, H) or (B, T, H)."""
