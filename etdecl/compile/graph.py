@@ -150,13 +150,14 @@ class ModelGraph(nn.Module):
 
     def _routable(self, head: str, batch: dict[str, torch.Tensor]) -> bool:
         """A head reading a domain-routing tower skips batches of another dataset whose rows
-        have no domain (multi-task graphs); on its own dataset's rows the tower refuses."""
+        have no domain at all (multi-task graphs); otherwise a row without one is refused by
+        the tower, naming it."""
         if not self.towers or self.tasks[head].in_batch(batch):
             return True
         if head not in self._routes:
             self._routes[head] = bool(self.routing_towers([head]))
         domain = batch.get("domain")
-        return not self._routes[head] or (domain is not None and bool((domain >= 0).all()))
+        return not self._routes[head] or (domain is not None and bool((domain >= 0).any()))
 
     def run_heads(self, encoded: dict[tuple[str, str], EncoderOutput],
                   batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
