@@ -107,6 +107,24 @@ def _describe_encoder(enc: nn.Module) -> str:
             f"{enc.hidden_size}, {heads} heads, vocab {cfg.vocab_size}), pooling {enc.pooling}")
 
 
+def _describe_tower(name: str, tower: nn.Module, cfg: Any) -> str:
+    """One line per tower: parameters, type, what it reads, its parts and extra losses."""
+    what = cfg.type
+    if cfg.type == "private":
+        what += f" ({cfg.copy}" + (f", top {cfg.top_layers} layer(s)" if cfg.copy == "top"
+                                   else f", {cfg.small.type}" if cfg.copy == "small" else "")
+        what += f" × {len(tower.domains)} domains: {', '.join(tower.domains)})"
+    elif cfg.type == "drss":
+        what += f" (W_d {cfg.width} wide × {len(tower.domains)} domains, weight {cfg.weight})"
+    losses = [p for p in ("adversarial", "orthogonality")
+              if getattr(cfg, p, None) not in (None, 0, 0.0)]
+    if cfg.type == "drss" and cfg.weight > 0:
+        losses.insert(0, "relations")
+    extra = f", losses {', '.join(losses)}" if losses else ""
+    return (f"{name}  {_fmt(_params(tower))}  {what} ← {' + '.join(cfg.inputs())}, "
+            f"width {tower.hidden_size}{extra}")
+
+
 def typical_length(lengths: np.ndarray, batch: int, max_length: int) -> int:
     """Expected longest sequence in a random batch: dynamic padding pads to it."""
     if len(lengths) == 0:
@@ -193,6 +211,11 @@ def print_plan(loaded: LoadedRecipe, world_size: int, console: Console) -> None:
     for name, enc in model.encoders.items():
         encs.add(Text(f"{name}  {_fmt(_params(enc))}  {_describe_encoder(enc)}  tokenizer "
                       f"{compiled.tokenizer_of[name]}", overflow="fold"))
+    if model.towers:
+        towers = root.add(Text("towers"))
+        for name, tower in model.towers.items():
+            towers.add(Text(_describe_tower(name, tower, recipe.towers[name]),
+                            overflow="fold"))
     heads = root.add(Text("heads"))
     for name, head in model.heads.items():
         spec = recipe.heads[name]

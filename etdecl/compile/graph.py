@@ -2,10 +2,12 @@
 tasks, tokenizers and datasets the data pipeline and trainer need.
 
 `ModelGraph.forward(**batch)` takes the flat batch dict (so every plugin, pipelines included,
-can split it) and returns a flat dict `{"<head>.<output>": tensor}`. Per-example losses are
-computed inside forward (`<head>.loss`), where sharded plugins have the parameters at hand;
-training methods only combine tensors. Every head runs on every batch (heads are small); only
-the heads of the batch's dataset get targets and so a loss.
+can split it) and returns a flat dict `{"<head>.<output>": tensor}`. Towers (recipe `towers:`)
+sit between encoders and heads; nodes are evaluated on demand, each once per view, and the
+towers' extra losses come back as scalars `aux.<tower>.<part>` (training only).
+Per-example losses are computed inside forward (`<head>.loss`), where sharded plugins have
+the parameters at hand; training methods only combine tensors. Every head runs on every batch
+(heads are small); only the heads of the batch's dataset get targets and so a loss.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from torch import nn
 
 from ..components.encoders import ENCODERS, HFTextEncoder, load_tokenizer
 from ..components.outputs import EncoderOutput
+from ..components.towers import TowerContext
 from ..data.collate import view_key
 from ..recipe.datasets import dataset_heads, datasets
 from ..recipe.errors import Problem, RecipeError
 from ..recipe.loaded import LoadedRecipe
 from ..tasks.base import Task, encoder_input
 from ..tasks.registry import TASKS
+from .tower_build import build_towers
 
 
 def tokenizer_suffix(key: str, primary: str) -> str:
@@ -43,9 +47,14 @@ class ModelGraph(nn.Module):
         views: dict[str, tuple[str, ...]],
         tokenizer_of: dict[str, str],
         primary_tokenizer: str,
+        towers: dict[str, nn.Module] | None = None,
     ) -> None:
         super().__init__()
         self.encoders = nn.ModuleDict(encoders)
+        self.towers = nn.ModuleDict(towers or {})
+        self.progress = 0.0
+        """Training progress 0..1, set by the trainer each step (DANN reversal schedules)."""
+        self._routes: dict[str, bool] = {}
         self.heads = nn.ModuleDict(heads)
         self.objectives = nn.ModuleDict()
         """Trainable modules of the training method (discriminators, projections), run by it
@@ -68,16 +77,87 @@ class ModelGraph(nn.Module):
         )
 
     def batch_key(self, name: str, view: str) -> str:
-        """The batch key holding encoder `name`'s ids for `view`."""
+        """The batch key holding node `name`'s ids for `view` (a tower: its first encoder's)."""
         return view_key("input_ids", view) + tokenizer_suffix(self.tokenizer_of[name],
                                                               self.primary_tokenizer)
+
+    def roots(self, name: str) -> list[str]:
+        """The encoders a node reads, directly or through towers."""
+        if name in self.encoders:
+            return [name]
+        tower = self.towers[name]
+        deps = [getattr(tower, k) for k in ("source", "shared", "private") if hasattr(tower, k)]
+        return list(dict.fromkeys(r for d in deps for r in self.roots(d)))
+
+    def routing_towers(self, heads: list[str]) -> list[str]:
+        """Towers these heads read (directly or not) that route each row by its domain."""
+        found: list[str] = []
+
+        def visit(name: str) -> None:
+            if name in self.towers and name not in found:
+                tower = self.towers[name]
+                for dep in (getattr(tower, k) for k in ("source", "shared", "private")
+                            if hasattr(tower, k)):
+                    visit(dep)
+                if getattr(tower, "routes_by_domain", False):
+                    found.append(name)
+
+        for head in heads:
+            for name in self.inputs[head]:
+                visit(name)
+        return found
+
+    def node_width(self, name: str) -> int:
+        return int((self.towers[name] if name in self.towers else self.encoders[name])
+                   .hidden_size)
+
+    def ids(self, name: str, view: str, batch: dict[str, torch.Tensor]):
+        suffix = tokenizer_suffix(self.tokenizer_of[name], self.primary_tokenizer)
+        return (batch[view_key("input_ids", view) + suffix],
+                batch[view_key("attention_mask", view) + suffix],
+                batch.get(view_key("token_type_ids", view) + suffix))
+
+    def evaluate_nodes(self, wanted: set[tuple[str, str]], batch: dict[str, torch.Tensor]
+                       ) -> tuple[dict[tuple[str, str], EncoderOutput], dict[str, torch.Tensor]]:
+        """Each wanted (node, view) and what it reads, once; towers' losses summed by part."""
+        encoded: dict[tuple[str, str], EncoderOutput] = {}
+        aux: dict[str, torch.Tensor] = {}
+
+        def node(name: str, view: str) -> EncoderOutput:
+            if (name, view) not in encoded:
+                if name in self.encoders:
+                    encoded[(name, view)] = self.encode(name, view, batch)
+                else:
+                    ctx = TowerContext(lambda n: node(n, view),
+                                       lambda n: self.ids(n, view, batch), batch, self.progress)
+                    out, losses = self.towers[name](ctx)
+                    encoded[(name, view)] = out
+                    for part, value in losses.items():
+                        key = f"aux.{name}.{part}"
+                        aux[key] = aux[key] + value if key in aux else value
+            return encoded[(name, view)]
+
+        for name, view in sorted(wanted):
+            node(name, view)
+        return encoded, aux
 
     def runnable(self, batch: dict[str, torch.Tensor]) -> list[str]:
         """Heads whose inputs this batch carries (a batch holds its own dataset's tokenizers
         and views; every head runs where it can, so parameters stay in use)."""
         return [h for h in self.tasks
                 if all(self.batch_key(n, v) in batch for n in self.inputs[h]
-                       for v in self.views[h])]
+                       for v in self.views[h]) and self._routable(h, batch)]
+
+    def _routable(self, head: str, batch: dict[str, torch.Tensor]) -> bool:
+        """A head reading a domain-routing tower skips batches of another dataset whose rows
+        have no domain at all (multi-task graphs); otherwise a row without one is refused by
+        the tower, naming it."""
+        if not self.towers or self.tasks[head].in_batch(batch):
+            return True
+        if head not in self._routes:
+            self._routes[head] = bool(self.routing_towers([head]))
+        domain = batch.get("domain")
+        return not self._routes[head] or (domain is not None and bool((domain >= 0).any()))
 
     def run_heads(self, encoded: dict[tuple[str, str], EncoderOutput],
                   batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -111,8 +191,10 @@ class ModelGraph(nn.Module):
                   for v in self.views[h]}
         wanted |= {tuple(k.split(".")[:2]) for k in self.expose
                    if self.batch_key(*k.split(".")[:2]) in batch}
-        encoded = {(n, v): self.encode(n, v, batch) for n, v in sorted(wanted)}
-        return self.run_heads(encoded, batch)
+        encoded, aux = self.evaluate_nodes(wanted, batch)
+        out = self.run_heads(encoded, batch)
+        out.update(aux)
+        return out
 
     def hf_encoders(self) -> dict[str, HFTextEncoder]:
         return {n: e for n, e in self.encoders.items() if isinstance(e, HFTextEncoder)}
@@ -202,16 +284,27 @@ def compile_recipe(loaded: LoadedRecipe,
     heads: dict[str, nn.Module] = {}
     inputs: dict[str, list[str]] = {}
     views: dict[str, tuple[str, ...]] = {}
+    try:
+        towers = build_towers(dict(recipe.towers), encoders, recipe.data.domains)
+    except (ValueError, KeyError) as err:
+        raise RecipeError([Problem(f"towers cannot be built: {err}", loc=loaded.where("towers"),
+                                   path="towers")]) from err
     for name, cfg in recipe.heads.items():
         ds = next((d for d, hs in by_dataset.items() if name in hs), None)
         fields = views_of[ds].fields if ds else recipe.data.fields
         task = TASKS[cfg.type](name, cfg, fields)
         tasks[name] = task
         inputs[name] = cfg.inputs()
-        width = sum(encoders[n].hidden_size for n in inputs[name])
+        width = sum((towers.get(n) or encoders[n]).hidden_size for n in inputs[name])
         heads[name] = task.build_head(width)
         views[name] = ("a", "b") if getattr(cfg, "mode", None) == "siamese" else ("a",)
     first_head = next(iter(recipe.heads))
+    graph = ModelGraph(encoders, heads, tasks, inputs, views, tokenizer_of, "", towers)
+    for name, task in tasks.items():
+        if graph.routing_towers([name]):
+            task.domains = tuple(recipe.data.domains or ())
+    for name in towers:  # a tower's batch keys are those of the first encoder it reads
+        tokenizer_of[name] = tokenizer_of[graph.roots(name)[0]]
     primary = tokenizer_of[inputs[first_head][0]]
-    graph = ModelGraph(encoders, heads, tasks, inputs, views, tokenizer_of, primary)
+    graph.primary_tokenizer = primary
     return CompiledModel(graph, tokenizers, tasks, by_dataset, primary, tokenizer_of)

@@ -138,9 +138,29 @@ def _rows(run: LoadedRun, view: DatasetView, path: Path, with_targets: bool,
         index += 1
 
 
+def _check_domains(run: LoadedRun, view: DatasetView, examples: list) -> None:
+    """Rows a domain-routing tower reads need a domain of `data.domains`: refuse the first
+    that has none, or another, naming its line and the field."""
+    heads = run.compiled.dataset_heads[view.name]
+    routing = run.compiled.model.routing_towers(heads)
+    domains = run.loaded.recipe.data.domains or []
+    if not routing:
+        return
+    field = view.fields.domain or "domain"
+    for e in examples:
+        if e.domain is None:
+            raise DataError(e.file, e.line, f"missing field '{field}' (domain): tower "
+                            f"'{routing[0]}' runs each row through its domain's part",
+                            f"missing field '{field}'")
+        if e.domain not in domains:
+            raise DataError(e.file, e.line, f"domain '{e.domain}' is not one of data.domains "
+                            f"({', '.join(domains)})", f"unknown domain '{e.domain}'")
+
+
 def _features(run: LoadedRun, view: DatasetView, examples: list, key: str) -> DatasetFeatures:
     index = list(run.compiled.dataset_heads).index(view.name)
     recipe = run.loaded.recipe  # batches carry the training run's domain ids when declared
+    _check_domains(run, view, examples)
     return dataset_features(run.compiled, view.name, index, examples, key,
                             recipe.data.max_length, use_cache=False,
                             domains=domain_ids(recipe, []) if recipe.data.domains else None)

@@ -43,7 +43,8 @@ def dataset_features(compiled: CompiledModel, name: str, index: int, examples, s
     tok = compiled.tokenizers[main_tk]
     feats = encode_cached(examples, tasks[0], tok, max_length, selection, use_cache, tasks[1:])
     extra = {}
-    needed = {compiled.tokenizer_of[n] for h in heads for n in compiled.model.inputs[h]}
+    needed = {compiled.tokenizer_of[r] for h in heads for n in compiled.model.inputs[h]
+              for r in compiled.model.roots(n)}
     for tk in sorted(needed - {main_tk}):
         other = compiled.tokenizers[tk]
         extra[tokenizer_suffix(tk, compiled.primary_tokenizer)] = (
@@ -74,7 +75,8 @@ def streamed_features(loaded: LoadedRecipe, compiled: CompiledModel, name: str, 
     tok = compiled.tokenizers[main_tk]
     main = store(tok, tasks[1:])
     extra = {}
-    needed = {compiled.tokenizer_of[n] for h in heads for n in compiled.model.inputs[h]}
+    needed = {compiled.tokenizer_of[r] for h in heads for n in compiled.model.inputs[h]
+              for r in compiled.model.roots(n)}
     for tk in sorted(needed - {main_tk}):
         other = compiled.tokenizers[tk]
         extra[tokenizer_suffix(tk, compiled.primary_tokenizer)] = (

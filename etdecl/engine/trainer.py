@@ -157,6 +157,9 @@ class Trainer:
     def _compile(self, model: torch.nn.Module) -> CompileOutcome:
         """torch.compile the graph (train.compile), or say why it stays eager."""
         reason = why_not_compile(self.recipe.parallel)
+        if reason is None and self.compiled.model.towers:
+            reason = ("towers route each row by its domain (shapes that depend on the data) "
+                      "and read the training progress, which torch.compile would retrace")
         if reason is not None:
             return CompileOutcome(False, reason=reason)
         first = next(iter(self.batches.epoch(0)))[0]
@@ -196,6 +199,7 @@ class Trainer:
     def train_step(self, micro_batches: list[dict[str, torch.Tensor]]) -> torch.Tensor:
         """One optimizer step; returns this rank's loss (zero where the rank does not report)."""
         self.model.train()
+        self.compiled.model.progress = self.step / max(1, self.total_steps)  # DANN schedules
         self._step_parts: dict[str, float] = {}
         if self.strategy.pipeline:
             out = self.booster.execute_pipeline(

@@ -77,6 +77,11 @@ def _graph_problems(run: LoadedRun) -> tuple[list[Problem], _Target | None]:
     """Problems of the graph's shape (recipe only); the export target when there are none."""
     recipe = run.loaded.recipe
     heads, encoders = list(recipe.heads), list(recipe.encoders)
+    if recipe.towers:
+        return [_problem(run, ("towers", next(iter(recipe.towers))), f"a Hugging Face model "
+                         f"is one encoder with one head, and this graph has towers "
+                         f"({', '.join(recipe.towers)})",
+                         "export --format bundle keeps this graph as it is")], None
     if len(heads) != 1 or len(encoders) != 1:
         what = (f"{len(heads)} heads ({', '.join(heads)})" if len(heads) != 1
                 else f"{len(encoders)} encoders ({', '.join(encoders)})")

@@ -125,6 +125,7 @@ def parse_request(body: bytes, tasks: Sequence[Task], limits: ServeLimits) -> li
         for task in tasks:
             try:
                 task.read_inputs(item, SOURCE, i + 1)
+                task.check_domain(item, SOURCE, i + 1)
             except DataError as e:
                 raise RequestError(422, e.message, field_of(e, i)) from None
         for name in names:

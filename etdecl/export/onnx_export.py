@@ -147,5 +147,11 @@ def refuse_unexportable(run: LoadedRun) -> None:
                 path=f"encoders.{name}.attention.type")
         for name, cfg in run.loaded.recipe.encoders.items()
         if getattr(getattr(cfg, "attention", None), "type", "dense") == "rsa"]
+    problems += [
+        Problem(f"tower '{name}' cannot be exported to ONNX: the ONNX graphs run encoders and "
+                "heads only, and towers pick each row's part by its domain in Python (export "
+                "a bundle and serve it with PyTorch)",
+                loc=run.loaded.where("towers", name), path=f"towers.{name}")
+        for name in run.loaded.recipe.towers]
     if problems:
         raise RecipeError(problems)

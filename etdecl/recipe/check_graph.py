@@ -31,14 +31,15 @@ def _inputs(head) -> list[str]:
 @check
 def head_inputs_exist(lr: LoadedRecipe) -> Iterator[Problem]:
     """Every head reads nodes the recipe declares."""
-    names = list(lr.recipe.encoders)
+    names = [*lr.recipe.encoders, *lr.recipe.towers]
+    what = "encoder or tower" if lr.recipe.towers else "encoder"
     for head_name, head in lr.recipe.heads.items():
         listed = not isinstance(head.input, str)
         for i, node in enumerate(_inputs(head)):
             if node not in names:
                 at = ("heads", head_name, "input", *((i,) if listed else ()))
                 yield _err(lr, at, f"head '{head_name}' reads '{node}', which is not a declared "
-                           "encoder", expected=one_of(names), hint=_case_hint(node, names))
+                           f"{what}", expected=one_of(names), hint=_case_hint(node, names))
 
 
 @check
@@ -256,6 +257,8 @@ def encoder_sources(lr: LoadedRecipe) -> Iterator[Problem]:
 @check
 def encoders_used(lr: LoadedRecipe) -> Iterator[Problem]:
     used = {n for h in lr.recipe.heads.values() for n in _inputs(h)}
+    used |= {getattr(t, k) for t in lr.recipe.towers.values()
+             for k in ("input", "shared", "private") if isinstance(getattr(t, k, None), str)}
     for name in lr.recipe.encoders:
         if name not in used:
             yield Problem(f"encoder '{name}' is declared but no head reads it",

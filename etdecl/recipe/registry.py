@@ -45,6 +45,7 @@ class TypeRegistry:
 
 ENCODER_TYPES = TypeRegistry("encoder")
 HEAD_TYPES = TypeRegistry("head")
+TOWER_TYPES = TypeRegistry("tower")
 METHOD_TYPES = TypeRegistry("method")
 
 

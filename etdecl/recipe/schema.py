@@ -16,8 +16,8 @@ from pydantic import BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
 # the built-in component types: importing these modules registers them (the explicit list)
-from . import schema_components, schema_train  # noqa: F401
-from .registry import ENCODER_TYPES, HEAD_TYPES, METHOD_TYPES
+from . import schema_components, schema_towers, schema_train  # noqa: F401
+from .registry import ENCODER_TYPES, HEAD_TYPES, METHOD_TYPES, TOWER_TYPES
 from .schema_components import (
     BiLSTMEncoder,
     ClassifyHead,
@@ -36,13 +36,14 @@ SCHEMA_ID = "https://etdecl.dev/schemas/recipe.schema.json"
 
 EncoderConfig = ENCODER_TYPES.union()
 HeadConfig = HEAD_TYPES.union()
+TowerConfig = TOWER_TYPES.union()
 MethodConfig = METHOD_TYPES.union()
 
 __all__ = [
     "FORMAT_VERSION", "SCHEMA_ID", "BiLSTMEncoder", "ClassifyHead", "DataConfig", "DataSource",
     "Dataset", "EncoderConfig", "FieldMap", "HFEncoder", "HeadConfig", "MatchHead",
     "MethodConfig", "Name", "ParallelConfig", "Recipe", "Section", "SpanHead",
-    "SupervisedMethod", "TagHead", "TextCNNEncoder", "TrainConfig",
+    "SupervisedMethod", "TagHead", "TextCNNEncoder", "TowerConfig", "TrainConfig",
 ]
 
 
@@ -68,6 +69,9 @@ class Recipe(Section):
     data: DataConfig
     encoders: Annotated[dict[Name, EncoderConfig], Field(min_length=1)]
     """Named encoders, each with a registered `type`."""
+    towers: dict[Name, TowerConfig] = {}
+    """Named towers between encoders and heads (shared, private per domain, shared-private,
+    DRSS), each reading encoders or other towers; heads may read them like encoders."""
     heads: Annotated[dict[Name, HeadConfig], Field(min_length=1)]
     """Named task heads, each reading an encoder (or a list of them) and one or more datasets."""
     method: MethodConfig = SupervisedMethod(type="supervised")

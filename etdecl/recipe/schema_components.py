@@ -115,7 +115,8 @@ class _Head(Section):
     """Metric names; the first is the primary one (selects the best checkpoint by default)."""
 
     input: Name | Annotated[list[Name], Field(min_length=1)]
-    """Node (encoder) this head reads, or a list of nodes whose outputs are concatenated."""
+    """Node (encoder or tower) this head reads, or a list of nodes whose outputs are
+    concatenated."""
     data: Name | Annotated[list[Name], Field(min_length=1)] | None = None
     """Dataset(s) under `data.sets` that train and evaluate this head; optional with one."""
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.1

@@ -157,6 +157,25 @@ class Task(ABC):
         self.name = name
         self.cfg = cfg
         self.fields = fields
+        self.domains: tuple[str, ...] = ()
+        """`data.domains` when this head reads a tower that routes rows by domain (set at
+        compile time): predicting then needs each row's domain field."""
+
+    def check_domain(self, values: dict[str, Any], file: str, line: int) -> None:
+        """Refuse a row a domain-routing tower could not route: no domain field, or a domain
+        outside `data.domains` (rows of a dataset with a fixed `domain:` need none)."""
+        name = getattr(self.fields, "domain", None)
+        if not self.domains or name is None:
+            return
+        if name not in values:
+            raise DataError(file, line, f"missing field '{name}' (domain): head "
+                            f"'{self.name}' reads a tower with a part per domain",
+                            f"missing field '{name}'")
+        value = as_text(values[name])
+        if value not in self.domains:
+            raise DataError(file, line, f"field '{name}' (domain) is '{value}', not one of "
+                            f"data.domains ({', '.join(self.domains)})",
+                            f"unknown domain '{value}'")
 
     def gold(self, example: Example) -> Any:
         """This head's target of an example (None when predicting)."""
@@ -173,7 +192,10 @@ class Task(ABC):
     def input_fields(self) -> dict[str, str]:
         """Role → column name of every field this head reads when predicting (what a bundle's
         manifest and a server's /info tell clients to send)."""
-        return {role: self.field(role) for role in self.roles}
+        out = {role: self.field(role) for role in self.roles}
+        if self.domains and getattr(self.fields, "domain", None):
+            out["domain"] = self.fields.domain
+        return out
 
     # ── data ───────────────────────────────────────────────────────────────────────────────
     @abstractmethod

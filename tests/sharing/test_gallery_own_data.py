@@ -21,8 +21,9 @@ TINY = ("{$replace: true, type: hf, tokenizer: minilm-l6, pooling: mean, config:
         "intermediate_size: 64, max_position_embeddings: 512}}")
 
 
-def _rows(head, fields, n: int, seed: int) -> list[dict]:
-    """Rows in the shape a head's task reads, under the parent's field names and labels."""
+def _rows(head, fields, n: int, seed: int, domains: list[str] | None = None) -> list[dict]:
+    """Rows in the shape a head's task reads, under the parent's field names, labels and
+    declared domains."""
     if head.type == "tag":
         return [{fields.tokens: r["tokens"], fields.tags: r["tags"]} for r in tag_rows(n, seed)]
     if head.type == "span":
@@ -34,7 +35,8 @@ def _rows(head, fields, n: int, seed: int) -> list[dict]:
         if fields.text_pair:
             mine[fields.text_pair] = row["text"]
         if fields.domain:
-            mine[fields.domain] = row["domain"]
+            mine[fields.domain] = domains["ab".index(row["domain"])] if domains \
+                else row["domain"]
         out.append(mine)
     return out
 
@@ -49,8 +51,9 @@ def own_data_child(name: str, folder: Path) -> tuple[Path, int]:
     for ds, heads in dataset_heads(parent).items():
         view = datasets(parent)[ds]
         head = parent.heads[heads[0]]
-        write_jsonl(folder / f"{ds}.jsonl", _rows(head, view.fields, 48, 1))
-        write_jsonl(folder / f"{ds}-dev.jsonl", _rows(head, view.fields, 16, 2))
+        domains = parent.data.domains
+        write_jsonl(folder / f"{ds}.jsonl", _rows(head, view.fields, 48, 1, domains))
+        write_jsonl(folder / f"{ds}-dev.jsonl", _rows(head, view.fields, 16, 2, domains))
         sources = (f"train: {{$replace: true, path: {ds}.jsonl}}, "
                    f"dev: {{$replace: true, path: {ds}-dev.jsonl}}")
         data += (f"  {sources.replace(', dev', chr(10) + '  dev')}\n" if not parent.data.sets

@@ -77,7 +77,8 @@ def head_losses(method: Method, outputs: dict[str, torch.Tensor],
     their per-example losses in `<head>.loss`), reduced with the method's example weights.
 
     Heads that ran without targets (another dataset's heads) add 0 × their outputs, so every
-    parameter takes part in every step (data-parallel plugins require it).
+    parameter takes part in every step (data-parallel plugins require it). Every `aux.*` output
+    (a tower's adversarial, orthogonality or DRSS loss) is added and logged as `loss.*`.
     """
     weights = method.example_weights(batch)
     total = torch.zeros((), dtype=torch.float32)
@@ -96,4 +97,8 @@ def head_losses(method: Method, outputs: dict[str, torch.Tensor],
             value = per.mean()
         parts[f"loss.{name}"] = value.detach()
         total = total + method.ctx.head_weight.get(name, 1.0) * value
+    for key, value in outputs.items():  # towers' extra losses, already weighted
+        if key.startswith("aux."):
+            parts["loss." + key[4:]] = value.detach().float()
+            total = total + value.float()
     return LossParts(total, parts)
