@@ -174,12 +174,7 @@ def domain_towers_have_domains(lr: LoadedRecipe) -> Iterator[Problem]:
                            f"'{tower}', which needs each row's domain, but dataset '{ds}' "
                            "has none", expected="data.fields.domain (a field of the rows) "
                            "or a dataset `domain:`")
-            elif view.domain is not None and declared and view.domain not in declared \
-                    and view.fields.domain is None:
-                yield _err(lr, (*view.path, "domain"), f"tower '{tower}' has a part per "
-                           f"domain of data.domains, and '{view.domain}' is not one",
-                           expected=one_of(declared), hint=did_you_mean(view.domain,
-                                                                         declared))
+            # a dataset `domain:` outside data.domains: check_domains reports it
             break
 
 

@@ -54,7 +54,7 @@ CASES = [
      "reads tower 'ss', which needs each row's domain", "cls: {type: classify"),
     ("dataset-domain-not-declared", "  p: {type: private, input: enc, copy: full}\n", "p",
      [NO_FIELD, ("  max_length: 16\n", "  max_length: 16\n  domain: c\n")],
-     "tower 'p' has a part per domain of data.domains, and 'c' is not one", "domain: c"),
+     "domain 'c' is not one of data.domains", "domain: c"),
     ("top-layers-too-many", "  p: {type: private, input: enc, copy: top, top_layers: 2}\n", "p",
      [], "encoder 'enc' has 2 layers; copying 2 leaves none shared", "top_layers: 2"),
     ("small-without-small", "  p: {type: private, input: enc, copy: small}\n", "p", [],
