@@ -13,6 +13,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.nodes import ScalarNode
+from ruamel.yaml.representer import RoundTripRepresenter
 from ruamel.yaml.resolver import VersionedResolver
 from ruamel.yaml.scalarstring import SingleQuotedScalarString
 
@@ -53,10 +54,26 @@ def _scalar(node: Any) -> Any:
     return node
 
 
+class _Representer(RoundTripRepresenter):
+    """Floats as YAML 1.1 readers (PyYAML) read them too: `1e-05` is a string there, so an
+    exponent always follows a dot (`1.0e-05`)."""
+
+    def represent_float(self, data: float) -> Any:
+        text = repr(data)
+        mantissa, e, exponent = text.partition("e")
+        if not e or "." in mantissa or not mantissa.lstrip("-").isdigit():
+            return super().represent_float(data)
+        return self.represent_scalar("tag:yaml.org,2002:float", f"{mantissa}.0e{exponent}")
+
+
+_Representer.add_representer(float, _Representer.represent_float)
+
+
 def render_resolved(loaded: LoadedRecipe, origins: bool = False) -> str:
     data = canonical_dict(loaded.recipe)
     body = _build(data, (), loaded, origins)
     y = YAML()
+    y.Representer = _Representer
     y.indent(mapping=2, sequence=4, offset=2)
     y.width = 4096
     buf = io.StringIO()

@@ -61,11 +61,13 @@ def own_data_child(name: str, folder: Path) -> tuple[Path, int]:
     data = ("data:\n" + data + "  where: {$replace: true}\n") if not parent.data.sets else (
         "data:\n  sets:\n" + data)
     encoders = "".join(f"  {enc}: {TINY}\n" for enc in parent.encoders)
+    # a staged recipe's source run is not there: on its own data a child starts afresh
+    init = ", init_from: null" if parent.train.init_from else ""
     child = folder / "child.yaml"
     child.write_text(
         f"extends: gallery:{name}\nname: own-{name}\n" + data +
         f"encoders:\n{encoders}"
-        "train: {epochs: 1, max_steps: 2, batch_size: 8, eval_every: 2, log_every: 1}\n")
+        f"train: {{epochs: 1, max_steps: 2, batch_size: 8, eval_every: 2, log_every: 1{init}}}\n")
     return child, parent.parallel.world_size or 1
 
 

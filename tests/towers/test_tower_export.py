@@ -69,7 +69,7 @@ def test_predicting_needs_the_domain_field(name, tmp_path):
         predict_records(run, rows)
     assert err.value.line == 4
     rows[3]["domain"] = "c"
-    with pytest.raises(DataError, match="'c' is not one of data.domains"):
+    with pytest.raises(DataError, match="domain 'c' .*is not one of data.domains"):
         predict_records(run, rows)
     path = tmp_path / "in.jsonl"
     path.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "domain"}) + "\n"
