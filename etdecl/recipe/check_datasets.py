@@ -146,6 +146,18 @@ def _roles(lr: LoadedRecipe, view: DatasetView) -> list[tuple[tuple, str]]:
     return out
 
 
+
+def readable_splits(lr: LoadedRecipe, view: DatasetView):
+    """(shown name, first rows) of each of a dataset's splits that can be read; bad rows
+    pass by, and an unreadable file is `data_fields_present`'s to report."""
+    for split in ("train", "dev"):
+        try:
+            peeked = peek(lr, view, split, lambda _err: None)
+        except Exception:  # noqa: BLE001 - data_fields_present reports unreadable files
+            continue
+        if peeked is not None and not isinstance(peeked, Problem):
+            yield peeked
+
 @data_check
 def data_fields_present(lr: LoadedRecipe) -> Iterator[Problem]:
     """When a data file exists, the fields the heads need appear in its first rows."""
@@ -213,14 +225,7 @@ def data_labels_known(lr: LoadedRecipe) -> Iterator[Problem]:
         if not heads:
             continue
         where = {k: {_norm(v) for v in vs} for k, vs in view.where.items()}
-        for split in ("train", "dev"):
-            try:
-                peeked = peek(lr, view, split, lambda _err: None)
-            except Exception:  # noqa: BLE001 - data_fields_present reports unreadable files
-                continue
-            if peeked is None or isinstance(peeked, Problem):
-                continue
-            shown, rows = peeked
+        for shown, rows in readable_splits(lr, view):
             seen: set[tuple[str, str]] = set()
             for row in rows:
                 values = row.values

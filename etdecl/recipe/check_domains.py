@@ -122,7 +122,7 @@ def metric_domain_is_declared(lr: LoadedRecipe) -> Iterator[Problem]:
 @data_check
 def row_domains_are_declared(lr: LoadedRecipe) -> Iterator[Problem]:
     """The domains of the rows `validate` peeks at are among `data.domains`."""
-    from .check_datasets import peek
+    from .check_datasets import readable_splits
 
     names = lr.recipe.data.domains
     if names is None:
@@ -133,14 +133,7 @@ def row_domains_are_declared(lr: LoadedRecipe) -> Iterator[Problem]:
         field = view.fields.domain
         if not field:
             continue
-        for split in ("train", "dev"):
-            try:
-                peeked = peek(lr, view, split, lambda _err: None)
-            except Exception:  # noqa: BLE001 - data_fields_present reports unreadable files
-                continue
-            if peeked is None or isinstance(peeked, Problem):
-                continue
-            shown, rows = peeked
+        for shown, rows in readable_splits(lr, view):
             for row in rows:
                 if field not in row.values or _norm(row.values[field]) in names:
                     continue
