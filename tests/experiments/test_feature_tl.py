@@ -68,11 +68,15 @@ def test_target_rows_are_a_share_of_the_targets_rows(tmp_path):
 def test_orderings_say_when_a_transfer_method_is_not_above_tgt_only():
     records = [{"method": m, "target": "books", "seed": s, "accuracy": a, "macro_f1": a}
                for m, accs in {"Tgt-Only": [0.70, 0.72], "Mixed": [0.80, 0.82],
-                               "Src-Only": [0.69, 0.70], "DRSS": [0.85, 0.83]}.items()
+                               "Src-Only": [0.69, 0.70], "SS": [0.70, 0.71],
+                               "DRSS": [0.85, 0.83]}.items()
                for s, a in enumerate(accs)]
     table = feature_tl.summarise(records)
     assert table[("Mixed", "books")]["accuracy"][0] == pytest.approx(0.81)
     assert table[("Mixed", "books")]["accuracy"][1] == pytest.approx(0.0141421, abs=1e-6)
-    lines = feature_tl.orderings(table, ["Tgt-Only", "Src-Only", "Mixed", "DRSS"], ["books"])
-    assert "no (Src-Only not above)" in lines[0]
-    assert lines[1].endswith("yes (best: DRSS)")
+    methods = ["Tgt-Only", "Src-Only", "Mixed", "SS", "DRSS"]
+    lines = feature_tl.orderings(table, methods, ["books"])
+    assert "no (SS not above)" in lines[0]  # baselines (Src-Only) are not judged
+    assert lines[1].endswith("of all methods yes (best: DRSS), of the feature-based ones yes "
+                             "(best: DRSS)")
+    assert lines[2].startswith("- mean over targets: every feature-based")
