@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
             if t in needed:
                 teachers[t] = run(t, TEACHERS[t], seed, budget, args.shared, args.out, None,
                                   is_teacher=True)
-        for t, rec in teachers.items():
+        for rec in teachers.values():
             rows.append({**rec, "student": "MiniLM-L6 (teacher)"})
         for name in args.methods:
             m = METHODS[name]
