@@ -123,6 +123,13 @@ def teachers_have_one_source(lr: LoadedRecipe) -> Iterator[Problem]:
             yield _err(lr, (*base, "encoder"), "a `model:` teacher is one bare encoder; "
                        "'encoder' picks one of a run's or bundle's encoders",
                        hint="drop encoder")
+        taught = t.objectives.names() or any(
+            (stage.objectives or {}).get(name) is not None and stage.objectives[name].names()
+            for stage in lr.recipe.stages)
+        if not taught and (t.source is not None or t.model is not None):
+            yield _at_key(lr, base, f"teacher '{name}' teaches nothing: it has no objectives, "
+                          "here or in any stage", severity="warning",
+                          hint="e.g. objectives: {logits: {temperature: 2.0}}")
         if t.student is not None and t.student not in lr.recipe.encoders:
             yield _err(lr, (*base, "student"), f"student encoder '{t.student}' is not declared",
                        expected=one_of(lr.recipe.encoders),
