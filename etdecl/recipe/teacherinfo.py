@@ -183,13 +183,12 @@ def model_teacher(model: str, base: Path) -> TeacherInfo:
     from .aliases import resolve_model
     from .modelinfo import model_config
 
+    try:
+        resolve_model(model, base, unpack=False)
+    except LookupError as err:
+        raise TeacherSourceError(str(err)) from None
     raw = model_config(model, base)
     shape = shape_from_config(raw) if raw is not None else None
-    if raw is None:
-        try:
-            resolve_model(model, base, unpack=False)
-        except LookupError as err:
-            raise TeacherSourceError(str(err)) from None
     enc = EncoderInfo(MODEL_ENCODER, "hf", shape, model, tokenizer_vocab(model, base))
     return TeacherInfo("model", None, {MODEL_ENCODER: enc})
 

@@ -12,7 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from teacher_support import make_bundle, make_run, minilm_folder, student_recipe
+from teacher_support import (
+    bert_config,
+    make_bundle,
+    make_run,
+    minilm_folder,
+    student_recipe,
+)
 
 from etdecl.recipe.errors import Problem, RecipeError
 from etdecl.recipe.layer_maps import layer_map_problems, resolve_layer_map
@@ -47,6 +53,11 @@ def _runs(*specs: tuple[str, dict]) -> Callable[[Path], None]:
         for name, kw in specs:
             make_run(folder / "runs" / name, **kw)
     return setup
+
+
+def _model_folder(folder: Path, vocab: int) -> None:
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(bert_config(4, 64, 4, vocab=vocab)))
 
 
 NO_DOMAIN = ("fields: {text: text, label: label, domain: domain}",
@@ -116,9 +127,15 @@ CASES = [
      {"teachers": "  t:\n    source: bundles/other\n    objectives: {logits: {}}\n"},
      lambda d: make_bundle(d / "bundles" / "other", other_vocab=True), [],
      "teacher 't' reads other word pieces than the student", "  ^t:", 0, "error"),
-    ("vocabulary-size-mismatch",
-     {"teachers": "  t:\n    model: mpnet-base\n    objectives: {tinybert: {parts: [hidden]}}\n"},
-     None, [], "have different vocabularies", "  ^t:", 0, "error"),
+    ("vocabulary-size-mismatch",  # no tokenizer files: the config's vocab_size decides
+     {"teachers": "  t:\n    model: models/wide\n    objectives: {tinybert: {parts: [hidden]}}\n"},
+     lambda d: _model_folder(d / "models" / "wide", vocab=30527), [],
+     "have different vocabularies", "  ^t:", 0, "error"),
+    ("unknown-model", {"teachers": "  t:\n    model: models/nope\n"}, None, [],
+     "model folder not found", "model: ^models/nope", 0, "error"),
+    ("teacher-run-does-not-validate", {"teachers": "  t:\n    source: runs/broken\n"},
+     lambda d: make_run(d / "runs" / "broken", head_type="clasify"), [],
+     "the teacher run's recipe.yaml does not validate", "source: ^runs/broken", 0, "error"),
     ("logits-from-bare-encoder",
      {"teachers": "  t:\n    model: minilm-l6\n    objectives:\n      logits: {}\n"}, None, [],
      "teacher 't' is a bare encoder (`model:`) with no head", "logits: ^{}", 0, "error"),
@@ -190,6 +207,9 @@ CASES = [
     ("stage-unknown-data", {"teachers": RUN + "      logits: {}\n",
                             "extra": "stages:\n  - {name: a, data: nope}\n"}, None, [],
      "dataset 'nope' is not declared", "data: ^nope", 0, "error"),
+    ("stage-unknown-data-in-list", {"teachers": RUN + "      logits: {}\n",
+                                    "extra": "stages:\n  - {name: a, data: [main, nope]}\n"},
+     None, [], "dataset 'nope' is not declared", "[main, ^nope]", 0, "error"),
     ("stage-unknown-teacher", {"teachers": RUN + "      logits: {}\n",
                                "extra": "stages:\n  - name: a\n    objectives: {u: "
                                         "{logits: {}}}\n"}, None, [],
@@ -272,6 +292,17 @@ def test_valid_teacher_recipes(workdir: Path, kw: dict) -> None:
     path = workdir / "student.yaml"
     path.write_text(text)
     assert [p.render() for p in problems_of(path)] == []
+
+
+def test_no_data_skips_the_teachers_files(workdir: Path) -> None:
+    """`--no-data` (and loading a finished run) does not open the teachers' files: a missing
+    source says nothing, the static checks still run."""
+    path = workdir / "student.yaml"
+    path.write_text(student_recipe("  t:\n    source: runs/nope\n    objectives: "
+                                   "{logits: {heads: {nope: cls}}}\n"))
+    with pytest.raises(RecipeError) as err:
+        load_recipe(path, check_data=False)
+    assert [p.message for p in err.value.problems] == ["student head 'nope' is not declared"]
 
 
 def test_extracted_student_shape(workdir: Path) -> None:
