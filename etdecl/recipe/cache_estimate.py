@@ -53,7 +53,7 @@ def teacher_cache_estimate(loaded: Any, rows: int) -> list[CacheEntry]:
     """The cache's tensors for `rows` training examples (features), per teacher and output.
     Empty unless `method: distill` with `cache: true`. Outputs whose shape cannot be read here
     (a teacher not trained yet) are left out."""
-    from .check_teachers import _student_shape, objective_sets, student_encoder
+    from .check_teachers import objective_sets, student_encoder, student_shape
     from .registry import config_class
     from .teacherinfo import TeacherSourceError, teacher_encoder
 
@@ -70,7 +70,7 @@ def teacher_cache_estimate(loaded: Any, rows: int) -> list[CacheEntry]:
             got = None
         t = got[1].shape if got else None
         student = student_encoder(loaded, name)
-        s = _student_shape(loaded, student) if student else None
+        s = student_shape(loaded, student) if student else None
         heads = []
         if objs.logits is not None:
             heads = list((objs.logits.heads or {}).items()) or [(h, h) for h in r.heads]

@@ -69,7 +69,7 @@ def _needs_heads(objs: Any) -> list[str]:
     return out
 
 
-def _student_shape(lr: LoadedRecipe, name: str) -> EncoderShape | None:
+def student_shape(lr: LoadedRecipe, name: str) -> EncoderShape | None:
     enc = lr.recipe.encoders.get(name)
     if enc is None or enc.type != "hf":
         return None
@@ -375,7 +375,7 @@ def _same_vocabulary(lr: LoadedRecipe, name: str, info: TeacherInfo) -> Iterator
         return
     s_tok, s_vocab = mine
     differ = s_vocab is not None and t_enc.vocab is not None and s_vocab != t_enc.vocab
-    s_shape = _student_shape(lr, student)
+    s_shape = student_shape(lr, student)
     if (s_vocab is None or t_enc.vocab is None) and s_shape and t_enc.shape:
         differ = s_shape.vocab != t_enc.shape.vocab
     if differ:
@@ -390,7 +390,7 @@ def _objectives_fit(lr: LoadedRecipe, name: str, info: TeacherInfo, objs: Any,
                     at: tuple) -> Iterator[Problem]:
     t_enc = _teacher_encoder(lr, name, info)
     student = student_encoder(lr, name)
-    s_shape = _student_shape(lr, student) if student else None
+    s_shape = student_shape(lr, student) if student else None
     for obj in REPRESENTATION:
         if getattr(objs, obj) is None:
             continue
@@ -513,7 +513,7 @@ def teacher_layers_fit(lr: LoadedRecipe) -> Iterator[Problem]:
             yield from _layers_in_depth(lr, name, enc.layers, shape)
     for i, stage in enumerate(r.stages):
         for enc_name, frozen in stage.freeze.items():
-            shape = _student_shape(lr, enc_name)
+            shape = student_shape(lr, enc_name)
             if shape is not None and frozen > shape.layers:
                 yield _err(lr, ("stages", i, "freeze", enc_name), f"encoder '{enc_name}' has "
                            f"{shape.layers} layers", expected=f"at most {shape.layers}",
