@@ -350,3 +350,20 @@ def test_meta_teacher_static_errors(tmp_path):
     assert proc.returncode != 0
     assert "meta_teacher" in proc.stdout + proc.stderr
     assert "has none" in proc.stdout + proc.stderr
+
+
+@pytest.mark.dist
+@pytest.mark.parametrize("plugin", ["ddp", "zero"])
+def test_meta_teacher_trains_on_two_processes_with_prototypes_over_both(plugin, tmp_path):
+    """Each rank sees half of an epoch's rows; the epoch's prototypes sum both halves."""
+    recipe = write_meta(tmp_path, epochs=2)
+    run = tmp_path / "run"
+    proc = run_cli("train", str(recipe), "--run-dir", str(run), "--nproc", "2",
+                   "--set", f"parallel.plugin={plugin}", "--set", "train.max_steps=12")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    train = [m for m in read_metrics(run) if m["split"] == "train"]
+    assert len(train) == 12 and all("loss.corruption" in m for m in train)
+    last = (run / "checkpoints" / "last").read_text().strip()
+    state = json.loads((run / "checkpoints" / last / "state.json").read_text())["method"]
+    counts = torch.tensor(state["prototypes"]["fixed"]["counts"])
+    assert counts.sum().item() == 160 and bool((counts > 0).all())
