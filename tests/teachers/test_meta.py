@@ -335,6 +335,13 @@ def test_meta_teacher_recipe_trains_and_resumes_with_the_same_prototypes(tmp_pat
         return json.loads((run / "checkpoints" / step / "state.json").read_text())["method"]
 
     assert final(whole) == final(parts)
+    # the finished run opens for inference (and as a teacher) without the domain classifier
+    from etdecl.engine.inference import load_model
+
+    run = load_model(whole)
+    assert not list(run.compiled.model.objectives.parameters())
+    proc = run_cli("evaluate", str(whole), "--data", str(tmp_path / "dev.jsonl"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
     a = [m["typicality.mean"] for m in read_metrics(whole) if m["split"] == "train"]
     b = [m["typicality.mean"] for m in read_metrics(parts) if m["split"] == "train"]
     assert a == b
