@@ -82,7 +82,8 @@ def load_run(run_dir: Path, which: str = "best") -> LoadedRun:
     loaded = load_recipe(recipe, check_data=False)
     weights = checkpoint_weights(run_dir, which)
     compiled = compile_recipe(loaded)
-    state = _state_dict(weights)
+    # a training method's modules (discriminators, projections) are not part of the model
+    state = {k: v for k, v in _state_dict(weights).items() if not k.startswith("objectives.")}
     missing, unexpected = compiled.model.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.startswith("objectives.")]
     if missing or unexpected:

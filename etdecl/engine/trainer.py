@@ -116,6 +116,7 @@ class Trainer:
             {i: compiled.dataset_heads[d.name] for i, d in enumerate(self.data.train)},
             {h: c.weight for h, c in self.recipe.heads.items()},
             self.data.sizes(), self.recipe,
+            train_data=self.data.train, graph=model,
         )
         self.method = METHODS[self.recipe.method.type](self.recipe.method, ctx)
         for name, module in self.method.extra_modules().items():
@@ -345,6 +346,7 @@ class Trainer:
                     if end_of_epoch:
                         self.epoch += 1
                         self.step_in_epoch = 0
+                        self.method.on_epoch_end(self.epoch)
                     done = self.step >= self.total_steps
                     if (eval_every and self.step % eval_every == 0) or end_of_epoch or done:
                         tick = time.perf_counter()

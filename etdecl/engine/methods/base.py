@@ -32,6 +32,11 @@ class MethodContext:
     head_weight: dict[str, float]
     dataset_sizes: dict[int, int] = field(default_factory=dict)
     recipe: Any = None
+    train_data: list[Any] = field(default_factory=list)
+    """The training DatasetFeatures, in dataset-id order (their `domains`: name → id)."""
+    graph: Any = None
+    """The (unboosted) ModelGraph: a method may set `graph.expose` / `graph.extra_forward`
+    before boosting, to compute inside forward where sharded plugins hold the parameters."""
 
 
 class Method:
@@ -66,6 +71,10 @@ class Method:
 
     def on_step_end(self, step: int) -> None:
         pass
+
+    def on_epoch_end(self, epoch: int) -> None:
+        """Called after the last step of each epoch (`epoch`: the number of finished epochs),
+        before that step's evaluation and checkpoint."""
 
     def on_eval(self, step: int, metrics: dict[str, Any]) -> None:
         pass
