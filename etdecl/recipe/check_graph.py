@@ -212,9 +212,17 @@ def encoder_sources(lr: LoadedRecipe) -> Iterator[Problem]:
             keys = ("model", "tokenizer")
             if enc.model is not None and enc.config is not None:
                 yield _err(lr, (*base, "config"), "set either 'model' or 'config', not both")
-            if enc.model is None and enc.config is None:
-                yield _err(lr, base, f"encoder '{name}' needs 'model' (pretrained) or 'config' "
-                           "(random init)")
+            if enc.from_teacher is not None:
+                if enc.model is not None or enc.config is not None:
+                    yield _err(lr, (*base, "from_teacher"), "set either 'from_teacher' or "
+                               "'model'/'config', not both")
+                if enc.from_teacher not in lr.recipe.teachers:
+                    yield _err(lr, (*base, "from_teacher"), f"no teacher '{enc.from_teacher}'",
+                               expected=one_of(list(lr.recipe.teachers)) if lr.recipe.teachers
+                               else "a teacher declared under teachers:")
+            elif enc.model is None and enc.config is None:
+                yield _err(lr, base, f"encoder '{name}' needs 'model' (pretrained), 'config' "
+                           "(random init) or 'from_teacher'")
             if enc.config is not None:
                 if "model_type" not in enc.config:
                     yield _err(lr, (*base, "config"), "'config' must name a 'model_type'",
