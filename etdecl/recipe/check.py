@@ -187,6 +187,7 @@ from . import (  # noqa: E402,F401  (register checks)
     check_fit,
     check_graph,
     check_init,
+    check_stages,
     check_towers,
 )
 
