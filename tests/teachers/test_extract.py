@@ -149,3 +149,19 @@ def test_from_teacher_must_name_a_teacher(tmp_path):
     recipe = _recipe(tmp_path, "    from_teacher: nobody", "[0]")
     with pytest.raises(RecipeError, match="no teacher 'nobody'"):
         load_recipe(recipe, check_data=False)
+
+
+@pytest.mark.slow
+def test_two_layer_minilm_is_layers_0_and_5_of_minilm_l6(tmp_path):
+    from transformers import AutoModel
+
+    from etdecl.recipe.aliases import resolve_model
+
+    recipe = _recipe(tmp_path, "    model: minilm-l6", "[0, 5]")
+    student = compile_recipe(load_recipe(recipe)).model.encoders["enc"].backbone
+    full = AutoModel.from_pretrained(str(resolve_model("minilm-l6", Path("."))))
+    assert student.config.num_hidden_layers == 2 and student.config.hidden_size == 384
+    theirs = full.state_dict()
+    for key, value in student.state_dict().items():
+        src = key.replace("encoder.layer.1.", "encoder.layer.5.")
+        assert torch.equal(value, theirs[src]), key

@@ -221,3 +221,30 @@ def test_gradual_unfreezing_thaws_from_the_top_and_keeps_frozen_layers_fixed():
     assert seen[2:4] == [{"l3", "l2"}] * 2
     assert seen[4:6] == [{"l3", "l2"}] * 2  # layer 1 would thaw now, but freeze_layers holds it
     assert seen[6:] == [{"l3", "l2", "emb"}] * 2
+
+
+def test_a_stages_objectives_replace_every_teachers(tmp_path):
+    """Teachers the stage does not list teach nothing in it; `hard` sets method.hard."""
+    from etdecl.engine.stages import stage_overrides
+
+    stages = """\
+teachers:
+  big: {model: minilm-l6, objectives: {pkd: {}}}
+  other: {model: minilm-l6, objectives: {minilm: {}}}
+method: {type: distill}
+stages:
+  - {name: hidden, objectives: {big: {tinybert: {parts: [hidden]}}}, hard: 0}
+  - {name: plain, start: best}
+"""
+    path = _write(tmp_path, stages)
+    loaded = load_recipe(path, check_data=False)
+    first = load_recipe(path, stage_overrides(loaded, 0, None), check_data=False).recipe
+    assert first.teachers["big"].objectives.names() == ["tinybert"]
+    assert first.teachers["big"].objectives.tinybert.parts == ["hidden"]
+    assert first.teachers["other"].objectives.names() == []
+    assert first.method.hard == 0 and first.stages == []
+    prev = tmp_path / "run" / "stages" / "1-hidden"
+    second = load_recipe(path, stage_overrides(loaded, 1, prev), check_data=False).recipe
+    assert second.teachers["other"].objectives.names() == ["minilm"]  # as declared
+    assert second.train.init_from == str(prev.resolve())
+    assert second.train.init_checkpoint == "best"
