@@ -1,4 +1,5 @@
-"""Staged training and its `train:` fields, checked without torch: `train.datasets` and every
+"""Staged training, its `train:` fields and student extraction, checked without torch: an hf
+encoder's `layers` lie within its model's depth; `train.datasets` and every
 stage's `data` name datasets, a stage's objectives name teachers, its `freeze` names `hf`
 encoders, `hard` needs `method: distill`, and gradual unfreezing needs the `ddp` plugin (the
 ZeRO, Gemini and hybrid optimizers keep their own gradient buffers, which a frozen layer's
@@ -12,6 +13,7 @@ from .check import _err, check
 from .datasets import datasets
 from .errors import Problem, did_you_mean, one_of
 from .loaded import LoadedRecipe
+from .modelinfo import encoder_shape
 
 
 def _names(lr: LoadedRecipe, path: tuple, given: list[str], known: list[str],
@@ -78,3 +80,22 @@ def stages_fit_the_recipe(lr: LoadedRecipe) -> Iterator[Problem]:
                            hint=did_you_mean(enc, hf))
         if stage.unfreeze == "gradual":
             yield from _gradual_plugin(lr, (*at, "unfreeze"))
+
+
+@check
+def extracted_layers_exist(lr: LoadedRecipe) -> Iterator[Problem]:
+    """`layers: [i, ...]` of a `model` or `config` encoder: each 0 <= i < its depth."""
+    for name, enc in lr.recipe.encoders.items():
+        if enc.type != "hf" or enc.layers is None or enc.from_teacher is not None:
+            continue
+        key = "model" if enc.model is not None else "config"
+        shape = encoder_shape(enc.model_copy(update={"layers": None}),
+                              lr.origin_dir("encoders", name, key))
+        if shape is None:
+            continue
+        for i, layer in enumerate(enc.layers):
+            if layer >= shape.layers:
+                yield _err(lr, ("encoders", name, "layers", i),
+                           f"layer {layer} is out of range: the model has {shape.layers} "
+                           "transformer layers", expected=f"0 to {shape.layers - 1}",
+                           found=str(layer))

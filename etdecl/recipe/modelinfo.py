@@ -58,7 +58,8 @@ def _read_json(path: Path) -> object:
 
 
 def encoder_shape(cfg: HFEncoder, base: Path) -> EncoderShape | None:
-    """Shape of an encoder, or None when its config cannot be read here."""
+    """Shape of an encoder (after `layers:` extraction), or None when its config cannot be read
+    here (nor for `from_teacher`, whose shape is the teacher's)."""
     if cfg.config is not None:
         raw = dict(cfg.config)
     elif cfg.model is not None:
@@ -68,8 +69,10 @@ def encoder_shape(cfg: HFEncoder, base: Path) -> EncoderShape | None:
     else:
         return None
     get = {**_DEFAULTS, **{k: v for k, v in raw.items() if v is not None}}
+    layers = getattr(cfg, "layers", None)  # `layers: [...]` keeps only these (extraction)
     try:
-        return EncoderShape(str(get.get("model_type", "")), int(get["num_hidden_layers"]),
+        depth = len(layers) if layers is not None else int(get["num_hidden_layers"])
+        return EncoderShape(str(get.get("model_type", "")), depth,
                             int(get["num_attention_heads"]), int(get["hidden_size"]),
                             int(get["intermediate_size"]), int(get["vocab_size"]))
     except (TypeError, ValueError):

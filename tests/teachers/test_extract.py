@@ -96,8 +96,10 @@ def test_extracted_layers_equal_the_models_layers_weight_for_weight(four_layers,
 
 def test_layers_out_of_range_and_unsupported_layouts_are_refused(four_layers, tmp_path):
     recipe = _recipe(tmp_path, f"    model: {four_layers}", "[0, 4]")
-    with pytest.raises(RecipeError, match="out of range"):
-        compile_recipe(load_recipe(recipe))
+    with pytest.raises(RecipeError) as err:  # in validate, before any weight loads
+        load_recipe(recipe, check_data=False)
+    assert "layer 4 is out of range: the model has 4 transformer layers" in str(err.value)
+    assert "student.yaml:" in str(err.value) and "encoders.enc.layers[1]" in str(err.value)
     from transformers import DistilBertConfig, DistilBertModel
 
     from etdecl.components.extract import keep_layers
