@@ -132,8 +132,8 @@ def run_stages(loaded: Any, nproc: int = 1, resume: bool = False, run_dir: Path 
     run_dir = run_dir or Path(recipe.train.output_dir) / recipe.name
     dirs = stage_dirs(loaded, run_dir)
     record_file = run_dir / STAGES_FILE
-    started = record_file.is_file() or any((d / "checkpoints" / "last").is_file() for d in dirs)
-    if resume and not started:
+    started = any((d / "checkpoints" / "last").is_file() for d in dirs)
+    if resume and not (started or record_file.is_file()):
         _say(f"error: --resume: no staged run in {run_dir}", stderr=True)
         return 2
     if not resume and (started or (run_dir / "checkpoints" / "last").is_file()):
