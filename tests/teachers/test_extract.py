@@ -145,6 +145,15 @@ def test_from_teacher_copies_the_trained_teachers_weights(tmp_path):
         assert torch.equal(value, trained[src]), key
     assert compiled.model.encoders["enc"].n_layers == 1
     assert len(compiled.tokenizer) == 30522  # the teacher's tokenizer
+    # an exported bundle of the teacher gives the same student
+    bundle = tmp_path / "teacher-bundle"
+    proc = run_cli("export", str(run), "--format", "bundle", "--output", str(bundle))
+    assert proc.returncode == 0, proc.stderr
+    teachers = f"teachers:\n  t: {{source: {bundle}}}"
+    recipe = _recipe(tmp_path, "    from_teacher: t", "[1]", teachers)
+    again = compile_recipe(load_recipe(recipe)).model.state_dict()
+    for key, value in student.items():
+        assert torch.equal(value, again[key]), key
 
 
 def test_from_teacher_must_name_a_teacher(tmp_path):
