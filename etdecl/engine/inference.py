@@ -60,7 +60,18 @@ def _state_dict(path: Path) -> dict[str, torch.Tensor]:
     return out
 
 
+def _followed(run_dir: Path) -> Path:
+    """A staged run's top-level folder stands for its last finished stage."""
+    from .stages import stage_run_dir
+
+    try:
+        return stage_run_dir(run_dir) or run_dir
+    except FileNotFoundError as err:
+        raise RunError(str(err)) from None
+
+
 def checkpoint_weights(run_dir: Path, which: str = "best") -> Path:
+    run_dir = _followed(run_dir)
     root = run_dir / "checkpoints"
     if which == "best":
         folder = root / "best"
@@ -76,6 +87,7 @@ def checkpoint_weights(run_dir: Path, which: str = "best") -> Path:
 
 
 def load_run(run_dir: Path, which: str = "best") -> LoadedRun:
+    run_dir = _followed(run_dir)
     recipe = run_dir / "recipe.yaml"
     if not recipe.is_file():
         raise RunError(f"{run_dir} is not a run directory (no recipe.yaml)")

@@ -53,6 +53,7 @@ from .speed import (
     why_not_compile,
 )
 from .target_report import target_first, target_report
+from .unfreeze import GradualUnfreeze
 
 
 class Trainer:
@@ -99,12 +100,14 @@ class Trainer:
         every = set(compiled.tasks)
         idle = any(set(compiled.model.runnable(d.batch([0]))) != every for d in self.data.train)
         self.strategy = st = make_strategy(self.recipe.parallel, t, find_unused=idle)
+        # `train.datasets` (a stage's data): only these datasets' rows are batched
+        batched = [d for d in self.data.train if t.datasets is None or d.name in t.datasets]
         self.batches = TrainBatches(
-            self.data.train, t.batch_size, st.dp_size, st.dp_rank, t.grad_accum, t.seed,
+            batched, t.batch_size, st.dp_size, st.dp_rank, t.grad_accum, t.seed,
             t.epochs, t.mixing, t.mixing_temperature, t.batching, t.bucket_window, t.sampling,
         )
         if self.batches.steps_per_epoch == 0:
-            n = max(len(d.feats) for d in self.data.train)
+            n = max(len(d.feats) for d in batched)
             raise RecipeError([Problem(
                 f"train.batch_size ({t.batch_size}) exceeds the {n} training examples",
                 loc=self.loaded.where("train", "batch_size"), path="train.batch_size")])
@@ -143,6 +146,8 @@ class Trainer:
         self.model, self.optimizer, _, _, self.scheduler = self.booster.boost(
             model, optimizer, lr_scheduler=scheduler
         )
+        self.unfreeze = (GradualUnfreeze(model.hf_encoders(), self.total_steps)
+                         if t.unfreeze == "gradual" else None)
         self.ckpt = Checkpointer(self.run_dir, self.booster, self.rank, st.sharded_checkpoints)
         self.step = 0
         self.epoch = 0
@@ -221,6 +226,8 @@ class Trainer:
                 total += loss.detach().float()
                 for k, v in self._parts.items():
                     self._step_parts[k] = self._step_parts.get(k, 0.0) + float(v) / n
+        if self.unfreeze is not None:  # still-frozen layers: no gradient, so no update
+            self.unfreeze.apply(self.step)
         clip = self.recipe.train.clip_grad_norm
         if clip is not None and not self.strategy.plugin_clips:
             self.optimizer.clip_grad_by_norm(clip)
@@ -338,7 +345,7 @@ class Trainer:
                         parts = {k: v / window_n for k, v in window_parts.items()}
                         self.log.log(self.step, "train", {
                             "loss": mean, "lr": self.scheduler.get_last_lr()[0],
-                            "epoch": self.epoch, **parts})
+                            "epoch": self.epoch, **parts, **self._unfrozen()})
                         window_loss, window_n, window_parts = 0.0, 0, {}
                         progress.update(task, info=self._info(mean))
                     progress.update(task, completed=self.step)
@@ -368,6 +375,10 @@ class Trainer:
         self.elapsed = time.perf_counter() - started
         self.steps_run = self.step - start_step
         return outcome
+
+    def _unfrozen(self) -> dict[str, int]:
+        """`unfrozen_layers` of the step just taken (gradual unfreezing)."""
+        return {} if self.unfreeze is None else self.unfreeze.log_values(self.step - 1)
 
     def _info(self, loss: float | None) -> str:
         parts = []
