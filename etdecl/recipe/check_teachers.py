@@ -126,7 +126,9 @@ def teachers_have_one_source(lr: LoadedRecipe) -> Iterator[Problem]:
         taught = t.objectives.names() or any(
             (stage.objectives or {}).get(name) is not None and stage.objectives[name].names()
             for stage in lr.recipe.stages)
-        if not taught and (t.source is not None or t.model is not None):
+        extracted = any(getattr(e, "from_teacher", None) == name
+                        for e in lr.recipe.encoders.values())
+        if not taught and not extracted and (t.source is not None or t.model is not None):
             yield _at_key(lr, base, f"teacher '{name}' teaches nothing: it has no objectives, "
                           "here or in any stage", severity="warning",
                           hint="e.g. objectives: {logits: {temperature: 2.0}}")
@@ -145,9 +147,11 @@ def method_fits_the_teachers(lr: LoadedRecipe) -> Iterator[Problem]:
     if method.type == "distill" and not r.teachers:
         yield _err(lr, ("method", "type"), "method 'distill' needs teachers to learn from",
                    hint="declare them under `teachers:` (a finished run: source: runs/NAME)")
-    if r.teachers and method.type == "supervised":
-        yield _at_key(lr, ("teachers",), "teachers are declared but method 'supervised' "
-                      "ignores them", hint="set `method: {type: distill}`")
+    taught = [n for n, t in r.teachers.items() if t.objectives.names() or any(
+        (s.objectives or {}).get(n) is not None and s.objectives[n].names() for s in r.stages)]
+    if taught and method.type == "supervised":  # a teacher only a student starts from is fine
+        yield _at_key(lr, ("teachers", taught[0]), f"teacher '{taught[0]}' has objectives but "
+                      "method 'supervised' ignores them", hint="set `method: {type: distill}`")
     if r.teachers and (r.parallel.pp > 1 or r.parallel.tp > 1):
         which = "pp" if r.parallel.pp > 1 else "tp"
         yield _at_key(lr, ("teachers",), "distillation cannot run with pipeline or tensor "

@@ -158,7 +158,7 @@ def test_from_teacher_copies_the_trained_teachers_weights(tmp_path):
 
 def test_from_teacher_must_name_a_teacher(tmp_path):
     recipe = _recipe(tmp_path, "    from_teacher: nobody", "[0]")
-    with pytest.raises(RecipeError, match="no teacher 'nobody'"):
+    with pytest.raises(RecipeError, match="teacher 'nobody' is not declared"):
         load_recipe(recipe, check_data=False)
 
 

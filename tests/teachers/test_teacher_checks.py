@@ -166,7 +166,7 @@ CASES = [
      "{type: ^distill}", 0, "error"),
     ("teachers-with-supervised", {"teachers": RUN + "      logits: {}\n",
                                   "method": "{type: supervised}"}, None, [],
-     "teachers are declared but method 'supervised' ignores them", "^teachers:", 0, "error"),
+     "teacher 't' has objectives but method 'supervised' ignores them", "  ^t:", 0, "error"),
     ("teachers-with-tp", {"teachers": RUN + "      logits: {}\n",
                           "extra": "parallel: {plugin: hybrid, tp: 2}\n"}, None, [],
      "distillation cannot run with pipeline or tensor parallelism", "^teachers:", 0, "error"),
@@ -280,6 +280,9 @@ VALID = [
                            "enc": "  enc: {type: hf, from_teacher: t, layers: [0, 3]}\n"}),
     ("weighting", {"teachers": RUN + "      logits: {}\n",
                    "method": "{type: distill, weighting: domain_expertise}"}),
+    ("supervised-student-cut-from-a-teacher", {
+        "teachers": "  t:\n    source: runs/teacher\n", "method": "{type: supervised}",
+        "enc": "  enc: {type: hf, from_teacher: t, layers: [0, 3]}\n"}),
     ("staged-without-teachers", {"method": "{type: supervised}",
                                  "extra": "stages:\n  - {name: a}\n  - {name: b, freeze: "
                                           "{enc: 1}}\n"}),
