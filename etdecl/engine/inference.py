@@ -26,6 +26,7 @@ from ..recipe.loaded import LoadedRecipe
 from ..recipe.validate import load_recipe
 from .evaluate import run_dataset, score
 from .run_data import dataset_features
+from .student_files import saved_encoder_configs
 
 
 class RunError(Exception):
@@ -93,7 +94,7 @@ def load_run(run_dir: Path, which: str = "best") -> LoadedRun:
         raise RunError(f"{run_dir} is not a run directory (no recipe.yaml)")
     loaded = load_recipe(recipe, check_data=False)
     weights = checkpoint_weights(run_dir, which)
-    compiled = compile_recipe(loaded)
+    compiled = compile_recipe(loaded, saved_encoder_configs(run_dir, loaded.recipe))
     # a training method's modules (discriminators, projections) are not part of the model
     state = {k: v for k, v in _state_dict(weights).items() if not k.startswith("objectives.")}
     missing, unexpected = compiled.model.load_state_dict(state, strict=False)

@@ -52,6 +52,7 @@ from .speed import (
     to_fp32,
     why_not_compile,
 )
+from .student_files import save_student_files
 from .target_report import target_first, target_report
 from .unfreeze import GradualUnfreeze
 
@@ -93,6 +94,8 @@ class Trainer:
             torch.utils.deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]
         compiled = compile_recipe(self.loaded)
         self.compiled = compiled
+        if self.is_main:  # a student cut from a teacher opens later without the teacher
+            save_student_files(compiled, self.recipe, self.run_dir)
         barrier = dist.barrier if self.world > 1 else (lambda: None)
         self.data = prepare(self.loaded, compiled, self.is_main, barrier)
         # DDP must be told when some dataset's batches leave a head unused (a head whose

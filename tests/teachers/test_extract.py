@@ -176,3 +176,29 @@ def test_two_layer_minilm_is_layers_0_and_5_of_minilm_l6(tmp_path):
     for key, value in student.state_dict().items():
         src = key.replace("encoder.layer.1.", "encoder.layer.5.")
         assert torch.equal(value, theirs[src]), key
+
+
+def test_a_student_cut_from_a_teacher_opens_without_the_teacher(tmp_path):
+    """The trained student keeps its own copy of the cut encoder's config and tokenizer, so
+    evaluating it needs neither the teacher's run nor its package: it predicts the same."""
+    import shutil
+
+    from etdecl.engine.inference import evaluate_file, load_run
+
+    _data(tmp_path)
+    teacher = tmp_path / "teacher.yaml"
+    teacher.write_text(TINY_RECIPE.format(epochs=1, dropout=0.0, pooling="mean"))
+    run = tmp_path / "teacher-run"
+    proc = run_cli("train", str(teacher), "--run-dir", str(run), "--set", "train.max_steps=2")
+    assert proc.returncode == 0, proc.stderr
+    teachers = f"teachers:\n  t: {{source: {run}}}"
+    recipe = _recipe(tmp_path, "    from_teacher: t", "[1]", teachers)
+    student = tmp_path / "student-run"
+    proc = run_cli("train", str(recipe), "--run-dir", str(student), "--set", "train.max_steps=2")
+    assert proc.returncode == 0, proc.stderr
+    before = evaluate_file(load_run(student), tmp_path / "dev.jsonl")
+    assert (student / "encoders" / "enc" / "config.json").is_file()
+    shutil.rmtree(run)
+    again = load_run(student)
+    assert again.compiled.model.encoders["enc"].n_layers == 1
+    assert evaluate_file(again, tmp_path / "dev.jsonl") == before
