@@ -116,6 +116,7 @@ class Trainer:
             {i: compiled.dataset_heads[d.name] for i, d in enumerate(self.data.train)},
             {h: c.weight for h, c in self.recipe.heads.items()},
             self.data.sizes(), self.recipe,
+            train_data=self.data.train, graph=model, loaded=self.loaded,
         )
         self.method = METHODS[self.recipe.method.type](self.recipe.method, ctx)
         for name, module in self.method.extra_modules().items():
@@ -411,6 +412,7 @@ class Trainer:
             rows.append(("init_from", f"{self.init_report.source}: {self.init_report.line()}"))
         for reason, count in self.data.skipped.items():
             rows.append((f"skipped rows: {reason}", str(count)))
+        rows.extend(self.method.summary())
         rows.append(("run directory", str(self.run_dir)))
         return rows
 

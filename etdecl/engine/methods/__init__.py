@@ -6,8 +6,9 @@ the objective: its extra trainable modules (boosted with the graph), its frozen 
 """
 
 from .base import LossParts, Method, MethodContext
+from .distill import Distill
 from .supervised import Supervised
 
-METHODS: dict[str, type[Method]] = {"supervised": Supervised}
+METHODS: dict[str, type[Method]] = {"supervised": Supervised, "distill": Distill}
 
-__all__ = ["METHODS", "LossParts", "Method", "MethodContext", "Supervised"]
+__all__ = ["METHODS", "Distill", "LossParts", "Method", "MethodContext", "Supervised"]

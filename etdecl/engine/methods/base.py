@@ -32,6 +32,12 @@ class MethodContext:
     head_weight: dict[str, float]
     dataset_sizes: dict[int, int] = field(default_factory=dict)
     recipe: Any = None
+    train_data: list[Any] = field(default_factory=list)
+    """The training DatasetFeatures, by dataset id (teacher caches, MetaKD prototypes)."""
+    graph: Any = None
+    """The (unboosted) ModelGraph: methods set encoder flags and `extra_forward` on it."""
+    loaded: Any = None
+    """The LoadedRecipe (paths relative to the recipe file, e.g. teachers' sources)."""
 
 
 class Method:
@@ -69,6 +75,10 @@ class Method:
 
     def on_eval(self, step: int, metrics: dict[str, Any]) -> None:
         pass
+
+    def summary(self) -> list[tuple[str, str]]:
+        """Rows the method adds to summary.md (e.g. the teacher cache's hit rate)."""
+        return []
 
 
 def head_losses(method: Method, outputs: dict[str, torch.Tensor],
