@@ -161,6 +161,9 @@ class Trainer:
         if reason is None and self.compiled.model.towers:
             reason = ("towers route each row by its domain (shapes that depend on the data) "
                       "and read the training progress, which torch.compile would retrace")
+        if reason is None and self.recipe.method.type == "distill":
+            reason = ("distillation runs its teachers (or reads their cached outputs) inside "
+                      "the forward, which torch.compile would not trace")
         if reason is not None:
             return CompileOutcome(False, reason=reason)
         first = next(iter(self.batches.epoch(0)))[0]

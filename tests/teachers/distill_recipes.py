@@ -63,15 +63,16 @@ def train_teacher(folder: Path) -> Path:
     return run
 
 
-def student_recipe(folder: Path, teacher: Path, objectives: str, width: int = 16,
+def student_recipe(folder: Path, teacher: Path | str, objectives: str, width: int = 16,
                    epochs: int = 2, method: str = "", plan: str = "",
-                   name: str = "student") -> Path:
+                   name: str = "student", heads: int = 4, key: str = "source") -> Path:
     write_data(folder)
-    extra = (f"teachers:\n  t:\n    source: {teacher}\n    objectives:\n"
+    extra = (f"teachers:\n  t:\n    {key}: {teacher}\n    objectives:\n"
              + "".join(f"      {line}\n" for line in objectives.strip().splitlines())
              + f"method: {{type: distill{method}}}\n" + plan)
     path = folder / f"{name}.yaml"
-    path.write_text(BASE.format(name=name, config=bert(width), epochs=epochs, extra=extra))
+    path.write_text(BASE.format(name=name, config=bert(width, heads), epochs=epochs,
+                                extra=extra))
     return path
 
 

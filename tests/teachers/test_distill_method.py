@@ -72,3 +72,17 @@ def test_zero_plugin_trains_a_distill_recipe(teacher, tmp_path):
     files = [best] if best.is_file() else sorted(best.rglob("*.safetensors"))
     keys = [k for f in files for k in load_weights(f)]
     assert any(k.startswith("objectives.tinybert_t_l") for k in keys), keys  # projections
+
+
+@pytest.mark.slow
+def test_a_bare_pretrained_teacher_teaches_representations(tmp_path):
+    """`model: minilm-l6` (no head): TinyBERT's embedding and hidden parts through learned
+    projections (24 → 384) and MiniLM's relations (12 heads each, eager attention)."""
+    objectives = "tinybert: {parts: [embeddings, hidden]}\nminilm: {}"
+    recipe = student_recipe(tmp_path, "minilm-l6", objectives, width=24, heads=12, epochs=1,
+                            key="model")
+    rows = train(recipe, tmp_path / "run")
+    for key in ("loss.tinybert.t.embeddings", "loss.tinybert.t.hidden",
+                "loss.minilm.t.attention", "loss.minilm.t.value"):
+        assert all(0 <= m[key] < 1e4 for m in rows), key
+    _student_only(tmp_path / "run", width=24)
