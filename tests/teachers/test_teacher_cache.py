@@ -89,3 +89,14 @@ def test_cached_and_uncached_runs_learn_the_same(teacher, tmp_path):
     assert "cache.hit_rate" not in b[-1]
     for key in ("loss.kd.t", "loss.tinybert.t.hidden", "loss.minilm.t.value"):
         assert a[-1][key] == pytest.approx(b[-1][key], rel=0.05, abs=1e-3), key
+
+
+def test_plan_prints_the_cache_size(teacher, tmp_path):
+    from training_support import run_cli
+
+    recipe = student_recipe(tmp_path, teacher, OBJECTIVES, width=32)
+    proc = run_cli("plan", str(recipe))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = " ".join(proc.stdout.split())
+    assert "teacher cache" in text and "MiB on disk for 64 training features" in text, text
+    assert "attn.2" in text and "value.2" in text and "hidden.2" in text and "cls.logits" in text

@@ -25,7 +25,7 @@ from torch import nn
 
 from ...components import distill_losses as L
 from ...recipe.layer_maps import resolve_layer_map
-from ..teacher_cache import TeacherCache
+from ..teacher_cache import TeacherCache, wanted_outputs
 from ..teachers import LoadedTeacher, ValueHook, use_eager_attention, value_module
 from .base import LossParts, Method, MethodContext, head_losses
 
@@ -56,7 +56,6 @@ class _Plan:
                  s_width: int, s_heads: int, obj: Any, student_heads: list[str]) -> None:
         self.name, self.teacher, self.student, self.obj = name, teacher, student, obj
         t_layers = teacher.n_layers
-        self.wanted: set[str] = set()
         self.student_hidden = self.student_attn = False
         self.value_layer: int | None = None
         self.projections: dict[str, nn.Module] = {}
@@ -79,7 +78,6 @@ class _Plan:
                                  f"but the student's is {s_width} and the teacher's "
                                  f"{teacher.width}")
             self.pkd_pairs = resolve_layer_map(obj.pkd.layers, s_layers, t_layers)
-            self.wanted |= {f"cls.{t}" for _, t in self.pkd_pairs}
             self.student_hidden = True
         self.tiny_pairs: list[tuple[int, int]] = []
         self.tiny_parts: list[str] = []
@@ -88,15 +86,8 @@ class _Plan:
             tb = obj.tinybert
             self.tiny_parts = list(tb.parts)
             self.tiny_pairs = resolve_layer_map(tb.layers, s_layers, t_layers)
-            if "embeddings" in tb.parts:
-                self.wanted.add("hidden.0")
-                self.student_hidden = True
-            if "hidden" in tb.parts:
-                self.wanted |= {f"hidden.{t}" for _, t in self.tiny_pairs}
-                self.student_hidden = True
-            if "attentions" in tb.parts:
-                self.wanted |= {f"attn.{t}" for _, t in self.tiny_pairs}
-                self.student_attn = True
+            self.student_hidden |= bool({"embeddings", "hidden"} & set(tb.parts))
+            self.student_attn |= "attentions" in tb.parts
             if "prediction" in tb.parts:
                 self.pred_heads = head_map(obj.logits.heads if obj.logits else None)
             if (s_width != teacher.width and set(tb.parts) & {"embeddings", "hidden"}):
@@ -114,15 +105,11 @@ class _Plan:
         if obj.minilm is not None:
             m = obj.minilm
             self.minilm_layer = t_layers if m.teacher_layer == "last" else int(m.teacher_layer)
-            if "attention" in m.relations:
-                self.wanted.add(f"attn.{self.minilm_layer}")
-                self.student_attn = True
+            self.student_attn |= "attention" in m.relations
             if "value" in m.relations:
-                self.wanted.add(f"value.{self.minilm_layer}")
                 self.value_layer = s_layers
-        if self.logit_heads or self.pred_heads:
-            self.wanted |= {f"{h}.logits" for h in {**self.logit_heads, **self.pred_heads}
-                            .values()}
+        self.wanted = wanted_outputs(obj, s_layers, t_layers,
+                                     {**self.logit_heads, **self.pred_heads}.values())
         self.s_layers, self.s_heads = s_layers, s_heads
 
 
