@@ -202,17 +202,20 @@ class Distill(Method):
             t_out = self._teacher_outputs(plan, batch)
             t = plan.name
             result[f"teacher.{t}.pooled"] = t_out["pooled"].float()
-            for th in {**plan.logit_heads, **plan.pred_heads}.values():
-                result[f"teacher.{t}.{th}.logits"] = t_out[f"{th}.logits"].float()
+            for key, value in t_out.items():
+                if key.endswith(".logits"):
+                    result[f"teacher.{t}.{key}"] = value.float()
             enc = encoded.get((plan.student, "a"))
             if enc is None:
                 enc = graph.encode(plan.student, "a", batch)
                 encoded[(plan.student, "a")] = enc
-            if plan.logit_heads:
+            pairs = [(sh, th) for sh, th in plan.logit_heads.items()
+                     if f"{sh}.logits" in out and f"{th}.logits" in t_out]  # heads that ran
+            if pairs:
                 T = plan.obj.logits.temperature
-                per = sum(L.logits_kd(out[f"{sh}.logits"], t_out[f"{th}.logits"], T)
-                          for sh, th in plan.logit_heads.items())
-                result[f"distill.kd.{t}"] = per
+                result[f"distill.kd.{t}"] = sum(
+                    L.logits_kd(out[f"{sh}.logits"], t_out[f"{th}.logits"], T)
+                    for sh, th in pairs)
             if plan.pkd_pairs:
                 result[f"distill.pkd.{t}"] = L.pkd_loss(
                     [enc.hidden_states[s][:, 0] for s, _ in plan.pkd_pairs],
@@ -233,11 +236,13 @@ class Distill(Method):
                 result[f"distill.tinybert.{t}.attentions"] = sum(
                     L.attention_mse(enc.attentions[s - 1], t_out[f"attn.{tl}"], mask)
                     for s, tl in plan.tiny_pairs)
-            if plan.pred_heads:
+            pairs = [(sh, th) for sh, th in plan.pred_heads.items()
+                     if f"{sh}.logits" in out and f"{th}.logits" in t_out]
+            if pairs:
                 T = plan.obj.tinybert.temperature
                 result[f"distill.tinybert.{t}.prediction"] = sum(
                     L.soft_cross_entropy(out[f"{sh}.logits"], t_out[f"{th}.logits"], T)
-                    for sh, th in plan.pred_heads.items())
+                    for sh, th in pairs)
             if plan.minilm_layer is not None:
                 rel = plan.obj.minilm.relations
                 if "attention" in rel:
