@@ -122,7 +122,7 @@ class Trainer:
             {i: compiled.dataset_heads[d.name] for i, d in enumerate(self.data.train)},
             {h: c.weight for h, c in self.recipe.heads.items()},
             self.data.sizes(), self.recipe,
-            train_data=self.data.train, graph=model,
+            train_data=self.data.train, graph=model, loaded=self.loaded,
         )
         self.method = METHODS[self.recipe.method.type](self.recipe.method, ctx)
         for name, module in self.method.extra_modules().items():
@@ -169,6 +169,9 @@ class Trainer:
         if reason is None and self.compiled.model.towers:
             reason = ("towers route each row by its domain (shapes that depend on the data) "
                       "and read the training progress, which torch.compile would retrace")
+        if reason is None and self.recipe.method.type == "distill":
+            reason = ("distillation runs its teachers (or reads their cached outputs) inside "
+                      "the forward, which torch.compile would not trace")
         if reason is not None:
             return CompileOutcome(False, reason=reason)
         first = next(iter(self.batches.epoch(0)))[0]
@@ -427,6 +430,7 @@ class Trainer:
             rows.append(("init_from", f"{self.init_report.source}: {self.init_report.line()}"))
         for reason, count in self.data.skipped.items():
             rows.append((f"skipped rows: {reason}", str(count)))
+        rows.extend(self.method.summary())
         rows.append(("run directory", str(self.run_dir)))
         return rows
 

@@ -33,10 +33,14 @@ class MethodContext:
     dataset_sizes: dict[int, int] = field(default_factory=dict)
     recipe: Any = None
     train_data: list[Any] = field(default_factory=list)
-    """The training DatasetFeatures, in dataset-id order (their `domains`: name → id)."""
+    """The training DatasetFeatures, in dataset-id order (their `domains`: name → id; teacher
+    caches, MetaKD prototypes)."""
     graph: Any = None
-    """The (unboosted) ModelGraph: a method may set `graph.expose` / `graph.extra_forward`
-    before boosting, to compute inside forward where sharded plugins hold the parameters."""
+    """The (unboosted) ModelGraph: a method may set encoder flags, `graph.expose` and
+    `graph.extra_forward` before boosting, to compute inside forward where sharded plugins hold
+    the parameters."""
+    loaded: Any = None
+    """The LoadedRecipe (paths relative to the recipe file, e.g. teachers' sources)."""
 
 
 class Method:
@@ -78,6 +82,10 @@ class Method:
 
     def on_eval(self, step: int, metrics: dict[str, Any]) -> None:
         pass
+
+    def summary(self) -> list[tuple[str, str]]:
+        """Rows the method adds to summary.md (e.g. the teacher cache's hit rate)."""
+        return []
 
 
 def head_losses(method: Method, outputs: dict[str, torch.Tensor],
