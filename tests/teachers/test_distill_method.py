@@ -86,3 +86,29 @@ def test_a_bare_pretrained_teacher_teaches_representations(tmp_path):
                 "loss.minilm.t.attention", "loss.minilm.t.value"):
         assert all(0 <= m[key] < 1e4 for m in rows), key
     _student_only(tmp_path / "run", width=24)
+
+
+def test_metakd_meta_teacher_then_domain_expertise_distillation(tmp_path):
+    """MetaKD end to end: a `meta_teacher` run (typicality weights, domain corruption) teaches a
+    student with `weighting: domain_expertise`; the weighted KD loss is logged and falls, and the
+    student's checkpoint holds the student only."""
+    from distill_recipes import BASE, bert, write_data
+
+    folder = tmp_path / "meta"
+    write_data(folder)
+    meta = folder / "meta-teacher.yaml"
+    meta.write_text(BASE.format(name="meta", config=bert(32), epochs=3,
+                                extra="method: {type: meta_teacher, corruption: 0.1}\n")
+                    .replace("fields: {text: text, label: label}",
+                             "fields: {text: text, label: label, domain: domain}"))
+    teacher = folder / "meta-run"
+    rows = train(meta, teacher)
+    assert "loss.corruption" in rows[-1] and "typicality.mean" in rows[-1]
+    recipe = student_recipe(tmp_path, teacher, "logits: {temperature: 2.0, alpha: 0.7}",
+                            epochs=3, method=", weighting: domain_expertise")
+    recipe.write_text(recipe.read_text().replace(
+        "fields: {text: text, label: label}", "fields: {text: text, label: label, domain: domain}"))
+    run = tmp_path / "run"
+    rows = train(recipe, run)
+    _falls(rows, "loss.kd.t")
+    _student_only(run)
