@@ -288,11 +288,6 @@ def print_plan(loaded: LoadedRecipe, world_size: int, console: Console) -> None:
                        else "at epoch end"),
         ("fingerprint", loaded.fingerprint),
     ]
-    from .engine.teacher_cache import plan_estimate
-
-    cache = plan_estimate(loaded, model, lengths)
-    if cache is not None:
-        rows.append(("teacher cache", cache))
     split = tp_split_weights(p.tp)
     if split:
         rows.append(("tp splits", "; ".join(split)))

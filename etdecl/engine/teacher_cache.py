@@ -58,25 +58,6 @@ def wanted_outputs(obj: Any, s_layers: int, t_layers: int,
     return wanted
 
 
-def estimate_bytes(wanted: Iterable[str], lengths: np.ndarray, width: int, heads: int,
-                   labels: dict[str, int]) -> int:
-    """Disk size of one teacher's cache of a dataset whose features have these lengths."""
-    lengths = np.asarray(lengths, dtype=np.int64)
-    n, tokens, squares = len(lengths), int(lengths.sum()), int((lengths ** 2).sum())
-    total = n + n * width * 4  # filled bitmap, pooled (float32)
-    for key in wanted:
-        kind = key.split(".")[0]
-        if key.endswith(".logits"):
-            total += n * labels.get(key[: -len(".logits")], 2) * 4
-        elif kind == "cls":
-            total += n * width * 2
-        elif kind in ("hidden", "value"):
-            total += tokens * width * 2
-        elif kind == "attn":
-            total += heads * squares * 2
-    return total
-
-
 def features_identity(feats: Features) -> str:
     """Hash of what a teacher reads of a dataset: ids, token types and row offsets."""
     h = hashlib.sha256()
@@ -247,64 +228,3 @@ class TeacherCache:
     def hit_rate(self) -> float:
         total = self.hits + self.misses
         return self.hits / total if total else 0.0
-
-
-def _teacher_shape(loaded: Any, name: str, cfg: Any) -> tuple[Any, dict[str, int]] | None:
-    """(encoder shape, labels per head) of a teacher from its config files, or None."""
-    import os
-
-    from ..recipe.modelinfo import encoder_shape
-    from ..recipe.schema_components import HFEncoder
-
-    if cfg.model is not None:
-        base = loaded.origin_dir("teachers", name, "model")
-        return encoder_shape(HFEncoder(type="hf", model=cfg.model), base), {}
-    from ..recipe.validate import load_recipe
-
-    path = Path(os.path.expandvars(os.path.expanduser(cfg.source)))
-    path = path if path.is_absolute() else loaded.origin_dir("teachers", name, "source") / path
-    if not (path / "recipe.yaml").is_file():
-        return None
-    teacher = load_recipe(path / "recipe.yaml", check_data=False)
-    r = teacher.recipe
-    enc = cfg.encoder or (next(iter(r.encoders)) if len(r.encoders) == 1
-                          else next(iter(r.heads.values())).inputs()[0])
-    ecfg = r.encoders[enc]
-    if ecfg.type != "hf":
-        return None
-    key = "model" if ecfg.model is not None else "config"
-    shape = encoder_shape(ecfg, teacher.origin_dir("encoders", enc, key))
-    labels = {h: len(c.labels) for h, c in r.heads.items() if getattr(c, "labels", None)}
-    return shape, labels
-
-
-def plan_estimate(loaded: Any, graph: Any, lengths: np.ndarray) -> str | None:
-    """`etdecl plan`'s line for the teacher cache: its size on disk for the training data."""
-    from ..plan import _mib
-    from .methods.distill import _student_encoder
-
-    recipe = loaded.recipe
-    if recipe.method.type != "distill" or not recipe.teachers:
-        return None
-    if not recipe.method.cache:
-        return "off: the teachers run on every step"
-    parts, total = [], 0
-    for name, cfg in recipe.teachers.items():
-        found = _teacher_shape(loaded, name, cfg)
-        if found is None or found[0] is None:
-            parts.append(f"{name}: size unknown")
-            continue
-        shape, labels = found
-        obj = cfg.objectives
-        explicit = obj.logits.heads if obj.logits is not None else None
-        heads = set((explicit or {}).values()) or {h for h in recipe.heads if h in labels}
-        if obj.logits is None and (obj.tinybert is None or
-                                   "prediction" not in obj.tinybert.parts):
-            heads = set()
-        s_layers = graph.encoders[_student_encoder(recipe, cfg)].n_layers
-        wanted = wanted_outputs(obj, s_layers, shape.layers, heads)
-        size = estimate_bytes(wanted, lengths, shape.hidden, shape.heads, labels)
-        total += size
-        parts.append(f"{name}: {_mib(size)} MiB ({', '.join(sorted(wanted)) or 'pooled'})")
-    return (f"{_mib(total)} MiB on disk for {len(lengths)} training features, written in the "
-            f"first epoch, read after; " + "; ".join(parts))

@@ -145,7 +145,8 @@ class DistillMethod(Section):
     the teacher's fingerprint and the tokenised data), so each example's teacher forward runs
     once, not once per epoch. `etdecl plan` prints its size."""
     cache_dir: str | None = None
-    """Where the cache lives. Default: `${ETDECL_CACHE_DIR:-~/.cache/etdecl}/teacher-outputs`."""
+    """Where the cache lives, relative to the recipe file. Default: `teacher-outputs` in etdecl's
+    cache folder (`$ETDECL_CACHE`, else `~/.cache/etdecl`)."""
 
 
 @METHOD_TYPES.register
