@@ -212,6 +212,10 @@ def train(
     gc.set_threshold(*_GC_DEFAULT)
     from .engine.launch import launch
 
+    if loaded.recipe.stages:  # each stage its own launch, under <run>/stages/<k>-<name>/
+        from .engine.stages import run_stages
+
+        launch = run_stages  # type: ignore[assignment]
     code = launch(
         loaded,
         nproc=nproc,

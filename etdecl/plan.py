@@ -88,7 +88,7 @@ def split_encoder(loaded: LoadedRecipe, compiled: Any):
     for name, cfg in recipe.encoders.items():
         if cfg.type == "hf":
             key = "model" if cfg.model is not None else "config"
-            shape = encoder_shape(cfg, loaded.origin_dir("encoders", name, key))
+            shape = encoder_shape(cfg, loaded.origin_dir("encoders", name, key), loaded)
             if shape is not None:
                 return name, shape
     name = next(iter(recipe.encoders))
@@ -185,6 +185,30 @@ def rank_tables(loaded: LoadedRecipe, compiled: Any, world: int, seq_len: int,
     return fitted_tables(console, title, RANK_HEADERS, rows, left={5})
 
 
+CACHE_HEADERS = ("teacher", "output", "per example", "dtype", "examples", "MiB")
+
+
+def teacher_cache_table(loaded: LoadedRecipe, rows: int, console: Console) -> Table | None:
+    """The teacher-output cache a `distill` recipe with `cache: true` fills: each teacher's
+    outputs, their size per example and in all, and the total."""
+    from .recipe.cache_estimate import teacher_cache_estimate
+
+    entries = teacher_cache_estimate(loaded, rows)
+    if not entries:
+        return None
+    table = Table(title=f"teacher-output cache (tokens ≤ data.max_length "
+                        f"{loaded.recipe.data.max_length})", title_justify="left")
+    for i, header in enumerate(CACHE_HEADERS):
+        table.add_column(header, justify="left" if i < 4 else "right", no_wrap=True)
+    for e in entries:
+        what = e.output + (f" (layers {', '.join(map(str, e.layers))})" if e.layers else "")
+        table.add_row(e.teacher, what, " × ".join(map(str, e.shape)), e.dtype, f"{e.rows:,}",
+                      _mib(e.bytes))
+    total = sum(e.bytes for e in entries)
+    table.add_row("total", "", "", "", "", f"{_mib(total)} ({total:,} bytes)")
+    return table
+
+
 def print_plan(loaded: LoadedRecipe, world_size: int, console: Console) -> None:
     from .compile import compile_recipe
     from .data.examples import load_splits
@@ -268,6 +292,9 @@ def print_plan(loaded: LoadedRecipe, world_size: int, console: Console) -> None:
     if split:
         rows.append(("tp splits", "; ".join(split)))
     console.print(key_value_table(console, "plan", rows), soft_wrap=False)
+    cache = teacher_cache_table(loaded, sum(len(f.feats) for *_, f in train_sets), console)
+    if cache is not None:
+        console.print(cache, soft_wrap=False)
     for table in rank_tables(loaded, compiled, world_size, seq_len, console):
         console.print(table, soft_wrap=False)
     console.print(key_value_table(console, f"{p.plugin} buffers (rank 0)",

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..components.encoders import ENCODERS, HFTextEncoder, load_tokenizer
+from ..components.extract import TeacherEncoders, student_from_teacher
 from ..components.outputs import EncoderOutput
 from ..components.towers import TowerContext
 from ..data.collate import view_key
@@ -233,6 +234,12 @@ def _tokenizer_name(cfg) -> tuple[str, str]:
     return cfg.tokenizer, "tokenizer"
 
 
+def _from_teacher(cfg) -> bool:
+    """An hf encoder built from a teacher's (a bundle's copy has its own config instead)."""
+    return (cfg.type == "hf" and getattr(cfg, "from_teacher", None) is not None
+            and cfg.model is None and cfg.config is None)
+
+
 def compile_recipe(loaded: LoadedRecipe,
                    encoder_configs: dict[str, Any] | None = None) -> CompiledModel:
     """Build the module graph (weights loaded), its tasks and its tokenizers.
@@ -247,12 +254,17 @@ def compile_recipe(loaded: LoadedRecipe,
     tokenizer_of: dict[str, str] = {}
     folders: dict[str, str] = {}
     configs = {**recipe.encoders, **(encoder_configs or {})}
+    teachers = TeacherEncoders(loaded)  # `from_teacher:` students start from these
     for name, cfg in configs.items():
         tok_name, key = _tokenizer_name(cfg)
         base = loaded.origin_dir("encoders", name, key)
         trust = getattr(cfg, "trust_remote_code", False)
         try:
-            tok = load_tokenizer(tok_name, base, trust)
+            if _from_teacher(cfg):
+                key = "from_teacher"
+                tok = teachers.get(cfg.from_teacher)[1]
+            else:
+                tok = load_tokenizer(tok_name, base, trust)
         except (OSError, ValueError, LookupError) as err:
             raise _build_error(loaded, name, key, err) from err
         folder = str(getattr(tok, "name_or_path", tok_name))
@@ -265,7 +277,10 @@ def compile_recipe(loaded: LoadedRecipe,
             "config" if cfg.type == "hf" else "tokenizer")
         base = loaded.origin_dir("encoders", name, key)
         try:
-            if cfg.type == "hf":
+            if _from_teacher(cfg):
+                key = "from_teacher"
+                enc = student_from_teacher(cfg, teachers.get(cfg.from_teacher)[0])
+            elif cfg.type == "hf":
                 enc = ENCODERS.get("hf")(cfg, base)
                 vocab = enc.backbone.config.vocab_size
                 n_tok = len(tokenizers[tokenizer_of[name]])

@@ -158,6 +158,10 @@ def build_hf(cfg, base: Path) -> HFTextEncoder:
         backbone = cls(config) if cls else AutoModel.from_config(
             config, trust_remote_code=cfg.trust_remote_code,
             **_no_pooler(model_type, cfg.pooling), **eager)
+    if cfg.layers is not None:  # extraction: only these layers, weights kept
+        from .extract import keep_layers
+
+        keep_layers(backbone, list(cfg.layers))
     if not hasattr(backbone.config, "hidden_size") and hasattr(backbone.config, "d_model"):
         backbone.config.hidden_size = backbone.config.d_model
     if cfg.pooling == "pooler":

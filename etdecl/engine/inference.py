@@ -26,6 +26,7 @@ from ..recipe.loaded import LoadedRecipe
 from ..recipe.validate import load_recipe
 from .evaluate import run_dataset, score
 from .run_data import dataset_features
+from .student_files import saved_encoder_configs
 
 
 class RunError(Exception):
@@ -60,7 +61,18 @@ def _state_dict(path: Path) -> dict[str, torch.Tensor]:
     return out
 
 
+def _followed(run_dir: Path) -> Path:
+    """A staged run's top-level folder stands for its last finished stage."""
+    from .stages import stage_run_dir
+
+    try:
+        return stage_run_dir(run_dir) or run_dir
+    except FileNotFoundError as err:
+        raise RunError(str(err)) from None
+
+
 def checkpoint_weights(run_dir: Path, which: str = "best") -> Path:
+    run_dir = _followed(run_dir)
     root = run_dir / "checkpoints"
     if which == "best":
         folder = root / "best"
@@ -76,13 +88,15 @@ def checkpoint_weights(run_dir: Path, which: str = "best") -> Path:
 
 
 def load_run(run_dir: Path, which: str = "best") -> LoadedRun:
+    run_dir = _followed(run_dir)
     recipe = run_dir / "recipe.yaml"
     if not recipe.is_file():
         raise RunError(f"{run_dir} is not a run directory (no recipe.yaml)")
     loaded = load_recipe(recipe, check_data=False)
     weights = checkpoint_weights(run_dir, which)
-    compiled = compile_recipe(loaded)
-    state = _state_dict(weights)
+    compiled = compile_recipe(loaded, saved_encoder_configs(run_dir, loaded.recipe))
+    # a training method's modules (discriminators, projections) are not part of the model
+    state = {k: v for k, v in _state_dict(weights).items() if not k.startswith("objectives.")}
     missing, unexpected = compiled.model.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.startswith("objectives.")]
     if missing or unexpected:

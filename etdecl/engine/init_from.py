@@ -67,7 +67,7 @@ def source_weights(loaded: LoadedRecipe) -> tuple[dict[str, torch.Tensor], Path,
         raise _error(loaded, f"environment variable {err.args[0]} is not set and has no "
                      "default") from None
     try:
-        run = load_model(path)
+        run = load_model(path, loaded.recipe.train.init_checkpoint)
     except RunError as err:
         raise _error(loaded, f"cannot start from it: {err}") from None
     return run.compiled.model.state_dict(), path, run.checkpoint

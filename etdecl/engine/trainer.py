@@ -52,7 +52,9 @@ from .speed import (
     to_fp32,
     why_not_compile,
 )
+from .student_files import save_student_files
 from .target_report import target_first, target_report
+from .unfreeze import GradualUnfreeze
 
 
 class Trainer:
@@ -92,6 +94,8 @@ class Trainer:
             torch.utils.deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]
         compiled = compile_recipe(self.loaded)
         self.compiled = compiled
+        if self.is_main:  # a student cut from a teacher opens later without the teacher
+            save_student_files(compiled, self.recipe, self.run_dir)
         barrier = dist.barrier if self.world > 1 else (lambda: None)
         self.data = prepare(self.loaded, compiled, self.is_main, barrier)
         # DDP must be told when some dataset's batches leave a head unused (a head whose
@@ -99,12 +103,14 @@ class Trainer:
         every = set(compiled.tasks)
         idle = any(set(compiled.model.runnable(d.batch([0]))) != every for d in self.data.train)
         self.strategy = st = make_strategy(self.recipe.parallel, t, find_unused=idle)
+        # `train.datasets` (a stage's data): only these datasets' rows are batched
+        batched = [d for d in self.data.train if t.datasets is None or d.name in t.datasets]
         self.batches = TrainBatches(
-            self.data.train, t.batch_size, st.dp_size, st.dp_rank, t.grad_accum, t.seed,
+            batched, t.batch_size, st.dp_size, st.dp_rank, t.grad_accum, t.seed,
             t.epochs, t.mixing, t.mixing_temperature, t.batching, t.bucket_window, t.sampling,
         )
         if self.batches.steps_per_epoch == 0:
-            n = max(len(d.feats) for d in self.data.train)
+            n = max(len(d.feats) for d in batched)
             raise RecipeError([Problem(
                 f"train.batch_size ({t.batch_size}) exceeds the {n} training examples",
                 loc=self.loaded.where("train", "batch_size"), path="train.batch_size")])
@@ -116,6 +122,7 @@ class Trainer:
             {i: compiled.dataset_heads[d.name] for i, d in enumerate(self.data.train)},
             {h: c.weight for h, c in self.recipe.heads.items()},
             self.data.sizes(), self.recipe,
+            train_data=self.data.train, graph=model, loaded=self.loaded,
         )
         self.method = METHODS[self.recipe.method.type](self.recipe.method, ctx)
         for name, module in self.method.extra_modules().items():
@@ -142,6 +149,8 @@ class Trainer:
         self.model, self.optimizer, _, _, self.scheduler = self.booster.boost(
             model, optimizer, lr_scheduler=scheduler
         )
+        self.unfreeze = (GradualUnfreeze(model.hf_encoders(), self.total_steps)
+                         if t.unfreeze == "gradual" else None)
         self.ckpt = Checkpointer(self.run_dir, self.booster, self.rank, st.sharded_checkpoints)
         self.step = 0
         self.epoch = 0
@@ -160,6 +169,9 @@ class Trainer:
         if reason is None and self.compiled.model.towers:
             reason = ("towers route each row by its domain (shapes that depend on the data) "
                       "and read the training progress, which torch.compile would retrace")
+        if reason is None and self.recipe.method.type == "distill":
+            reason = ("distillation runs its teachers (or reads their cached outputs) inside "
+                      "the forward, which torch.compile would not trace")
         if reason is not None:
             return CompileOutcome(False, reason=reason)
         first = next(iter(self.batches.epoch(0)))[0]
@@ -220,6 +232,8 @@ class Trainer:
                 total += loss.detach().float()
                 for k, v in self._parts.items():
                     self._step_parts[k] = self._step_parts.get(k, 0.0) + float(v) / n
+        if self.unfreeze is not None:  # still-frozen layers: no gradient, so no update
+            self.unfreeze.apply(self.step)
         clip = self.recipe.train.clip_grad_norm
         if clip is not None and not self.strategy.plugin_clips:
             self.optimizer.clip_grad_by_norm(clip)
@@ -337,7 +351,7 @@ class Trainer:
                         parts = {k: v / window_n for k, v in window_parts.items()}
                         self.log.log(self.step, "train", {
                             "loss": mean, "lr": self.scheduler.get_last_lr()[0],
-                            "epoch": self.epoch, **parts})
+                            "epoch": self.epoch, **parts, **self._unfrozen()})
                         window_loss, window_n, window_parts = 0.0, 0, {}
                         progress.update(task, info=self._info(mean))
                     progress.update(task, completed=self.step)
@@ -345,6 +359,7 @@ class Trainer:
                     if end_of_epoch:
                         self.epoch += 1
                         self.step_in_epoch = 0
+                        self.method.on_epoch_end(self.epoch)
                     done = self.step >= self.total_steps
                     if (eval_every and self.step % eval_every == 0) or end_of_epoch or done:
                         tick = time.perf_counter()
@@ -366,6 +381,10 @@ class Trainer:
         self.elapsed = time.perf_counter() - started
         self.steps_run = self.step - start_step
         return outcome
+
+    def _unfrozen(self) -> dict[str, int]:
+        """`unfrozen_layers` of the step just taken (gradual unfreezing)."""
+        return {} if self.unfreeze is None else self.unfreeze.log_values(self.step - 1)
 
     def _info(self, loss: float | None) -> str:
         parts = []
@@ -411,6 +430,7 @@ class Trainer:
             rows.append(("init_from", f"{self.init_report.source}: {self.init_report.line()}"))
         for reason, count in self.data.skipped.items():
             rows.append((f"skipped rows: {reason}", str(count)))
+        rows.extend(self.method.summary())
         rows.append(("run directory", str(self.run_dir)))
         return rows
 

@@ -159,8 +159,10 @@ def _encoder_configs(path: Path, manifest: dict[str, Any], recipe: Any) -> dict[
             # transformers' private keys pin choices of the training process (an autoset
             # attention kernel would stay "eager"); the loading process makes its own
             config = {k: v for k, v in config.items() if not k.startswith("_")}
+            # the saved config already has the extracted depth (`layers`, `from_teacher`)
             out[name] = cfg.model_copy(update={"model": None, "config": config,
-                                               "tokenizer": tokenizer})
+                                               "tokenizer": tokenizer, "layers": None,
+                                               "from_teacher": None})
         else:
             rows, dim = entry["embedding"]
             out[name] = cfg.model_copy(update={"embeddings": "random", "embedding_dim": dim,

@@ -148,7 +148,7 @@ def parallel_plan_fits_model(lr: LoadedRecipe) -> Iterator[Problem]:
         if enc.type != "hf":
             continue  # sharded_plans_fit_the_graph (check_graph.py) refuses these
         key = "model" if enc.model is not None else "config"
-        shape = encoder_shape(enc, lr.origin_dir("encoders", name, key))
+        shape = encoder_shape(enc, lr.origin_dir("encoders", name, key), lr)
         if shape is None:
             continue
         if shape.model_type not in SHARDFORMER_MODEL_TYPES:
@@ -187,6 +187,9 @@ from . import (  # noqa: E402,F401  (register checks)
     check_fit,
     check_graph,
     check_init,
+    check_meta,
+    check_stages,
+    check_teachers,
     check_towers,
 )
 

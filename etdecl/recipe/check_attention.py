@@ -44,7 +44,7 @@ def rsa_fits_the_model(lr: LoadedRecipe) -> Iterator[Problem]:
 
     for name, enc in _rsa_encoders(lr):
         key = "model" if enc.model is not None else "config"
-        shape = encoder_shape(enc, lr.origin_dir("encoders", name, key))
+        shape = encoder_shape(enc, lr.origin_dir("encoders", name, key), lr)
         if shape is None:
             continue
         if shape.model_type not in RSA_MODEL_TYPES:

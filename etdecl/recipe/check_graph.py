@@ -212,7 +212,7 @@ def encoder_sources(lr: LoadedRecipe) -> Iterator[Problem]:
             keys = ("model", "tokenizer")
             if enc.model is not None and enc.config is not None:
                 yield _err(lr, (*base, "config"), "set either 'model' or 'config', not both")
-            if enc.model is None and enc.config is None:
+            if enc.model is None and enc.config is None and enc.from_teacher is None:
                 yield _err(lr, base, f"encoder '{name}' needs 'model' (pretrained) or 'config' "
                            "(random init)")
             if enc.config is not None:

@@ -40,6 +40,14 @@ def init_source_kind(path: Path) -> str:
 
 
 def has_best_weights(run_dir: Path) -> bool:
+    if (run_dir / "stages.json").is_file():  # a staged run: its last finished stage's
+        import json
+
+        stages = json.loads((run_dir / "stages.json").read_text()).get("stages", [])
+        done = [s for s in stages if s.get("status") == "done"]
+        if not done:
+            return False
+        run_dir = run_dir / done[-1]["run_dir"]
     best = run_dir / "checkpoints" / "best"
     return (best / "model.safetensors").is_file() or (best / "model").is_dir()
 

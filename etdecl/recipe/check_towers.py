@@ -128,7 +128,7 @@ def private_copies_fit_the_encoder(lr: LoadedRecipe) -> Iterator[Problem]:
         if tower.copy != "top":
             continue
         key = "model" if enc.model is not None else "config"
-        shape = encoder_shape(enc, lr.origin_dir("encoders", tower.input, key))
+        shape = encoder_shape(enc, lr.origin_dir("encoders", tower.input, key), lr)
         if shape is None:
             continue
         if shape.model_type not in TOP_COPY_MODEL_TYPES:

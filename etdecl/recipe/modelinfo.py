@@ -7,8 +7,9 @@ or from the recipe's own `config:` with transformers' defaults for what it leave
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from .aliases import MODEL_ALIASES, resolve_model
 from .schema import HFEncoder
@@ -57,16 +58,9 @@ def _read_json(path: Path) -> object:
     return _READ[key]
 
 
-def encoder_shape(cfg: HFEncoder, base: Path) -> EncoderShape | None:
-    """Shape of an encoder, or None when its config cannot be read here."""
-    if cfg.config is not None:
-        raw = dict(cfg.config)
-    elif cfg.model is not None:
-        raw = model_config(cfg.model, base)
-        if raw is None:
-            return None
-    else:
-        return None
+def shape_from_config(raw: dict) -> EncoderShape | None:
+    """An EncoderShape from a config.json's content (transformers' BERT defaults for what it
+    leaves out), or None when its numbers are not numbers."""
     get = {**_DEFAULTS, **{k: v for k, v in raw.items() if v is not None}}
     try:
         return EncoderShape(str(get.get("model_type", "")), int(get["num_hidden_layers"]),
@@ -74,6 +68,40 @@ def encoder_shape(cfg: HFEncoder, base: Path) -> EncoderShape | None:
                             int(get["intermediate_size"]), int(get["vocab_size"]))
     except (TypeError, ValueError):
         return None
+
+
+def encoder_shape(cfg: HFEncoder, base: Path, lr: Any = None) -> EncoderShape | None:
+    """Shape of an encoder, or None when its config cannot be read here. `layers:` keeps that
+    many layers; `from_teacher:` takes the teacher's encoder (read through `lr`, the recipe
+    declaring the teacher; None without it)."""
+    if cfg.from_teacher is not None:
+        shape = _teacher_shape(cfg.from_teacher, lr)
+    elif cfg.config is not None:
+        shape = shape_from_config(dict(cfg.config))
+    elif cfg.model is not None:
+        raw = model_config(cfg.model, base)
+        shape = shape_from_config(raw) if raw is not None else None
+    else:
+        return None
+    if shape is not None and cfg.layers is not None:
+        shape = replace(shape, layers=len(cfg.layers))
+    return shape
+
+
+def source_shape(cfg: HFEncoder, base: Path, lr: Any = None) -> EncoderShape | None:
+    """Shape of the model an encoder's `layers:` pick from (before picking)."""
+    if cfg.layers is None:
+        return encoder_shape(cfg, base, lr)
+    return encoder_shape(cfg.model_copy(update={"layers": None}), base, lr)
+
+
+def _teacher_shape(teacher: str, lr: Any) -> EncoderShape | None:
+    if lr is None or teacher not in lr.recipe.teachers:
+        return None
+    from .teacherinfo import teacher_encoder
+
+    found = teacher_encoder(lr, teacher)
+    return found[1].shape if found else None
 
 
 _POSITION_DEFAULTS = {"bert": 512, "distilbert": 512, "albert": 512, "electra": 512,

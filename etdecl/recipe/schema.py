@@ -16,7 +16,7 @@ from pydantic import BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
 # the built-in component types: importing these modules registers them (the explicit list)
-from . import schema_components, schema_towers, schema_train  # noqa: F401
+from . import schema_components, schema_teachers, schema_towers, schema_train  # noqa: F401
 from .registry import ENCODER_TYPES, HEAD_TYPES, METHOD_TYPES, TOWER_TYPES
 from .schema_components import (
     BiLSTMEncoder,
@@ -28,6 +28,7 @@ from .schema_components import (
     TextCNNEncoder,
 )
 from .schema_data import DataConfig, Dataset, DataSource, FieldMap
+from .schema_teachers import Stage, Teacher
 from .schema_train import ParallelConfig, SupervisedMethod, TrainConfig
 from .section import Name, Section
 
@@ -43,7 +44,8 @@ __all__ = [
     "FORMAT_VERSION", "SCHEMA_ID", "BiLSTMEncoder", "ClassifyHead", "DataConfig", "DataSource",
     "Dataset", "EncoderConfig", "FieldMap", "HFEncoder", "HeadConfig", "MatchHead",
     "MethodConfig", "Name", "ParallelConfig", "Recipe", "Section", "SpanHead",
-    "SupervisedMethod", "TagHead", "TextCNNEncoder", "TowerConfig", "TrainConfig",
+    "Stage", "SupervisedMethod", "TagHead", "Teacher", "TextCNNEncoder", "TowerConfig",
+    "TrainConfig",
 ]
 
 
@@ -74,7 +76,14 @@ class Recipe(Section):
     DRSS), each reading encoders or other towers; heads may read them like encoders."""
     heads: Annotated[dict[Name, HeadConfig], Field(min_length=1)]
     """Named task heads, each reading an encoder (or a list of them) and one or more datasets."""
+    teachers: dict[Name, Teacher] = {}
+    """Named frozen models the student learns from (`method: distill`): finished runs, bundles
+    or pretrained encoders, each with its objectives (logits, pkd, tinybert, minilm)."""
     method: MethodConfig = SupervisedMethod(type="supervised")
-    """How the loss is made from the heads' outputs (`supervised`: each head's task loss)."""
+    """How the loss is made from the heads' outputs (`supervised`: each head's task loss;
+    `distill`: plus the teachers' objectives; `meta_teacher`: MetaKD's meta-teacher)."""
+    stages: list[Stage] = []
+    """Train in stages, in order, each from the previous one's weights (e.g. XtremeDistil:
+    hidden states, then logits, then fine-tuning). Empty: one stage, the recipe as written."""
     parallel: ParallelConfig = ParallelConfig()
     train: TrainConfig = TrainConfig()

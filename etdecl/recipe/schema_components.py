@@ -60,6 +60,12 @@ class HFEncoder(Section):
     (embeddings lowest); heads train at the full rate."""
     trust_remote_code: bool = False
     """Allow code shipped with the model folder to run. Off unless you trust its author."""
+    from_teacher: Name | None = None
+    """Instead of `model`: start from a teacher's encoder (`teachers:`), its config, tokenizer
+    and trained weights (extract-then-distill, with `layers`)."""
+    layers: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)] | None = None
+    """Keep only these transformer layers (0-based, in this order) of `model` or the teacher's
+    encoder, with its embeddings: e.g. `[0, 5]` makes a 2-layer student of MiniLM-L6."""
     attention: Attention = Attention()
     """Self-attention pattern: dense (default) or random sparse (`type: rsa`)."""
 

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from .registry import METHOD_TYPES
-from .section import Section
+from .section import Name, Section
 
 METRIC_PATTERN = r"^([A-Za-z_][A-Za-z0-9_-]*\.)?[a-z_][a-z0-9_]*(\[[^\]]+\])?$"
 """`METRIC`, `HEAD.METRIC`, optionally with a domain: `sentiment.accuracy[books]`."""
@@ -109,6 +109,16 @@ class TrainConfig(Section):
     before training, the rest stay as built (e.g. a head with other labels). For fine-tuning on
     a target after training on a source. Relative to the recipe file; `${VAR}` expands.
     `--resume` ignores it: the run's own checkpoint wins."""
+    init_checkpoint: Literal["best", "last"] = "best"
+    """Which checkpoint of the `init_from` run to start from (a bundle has one)."""
+    datasets: Annotated[list[Name], Field(min_length=1)] | None = None
+    """The datasets (`data.sets` names) whose training rows are batched. Default: all. Dev
+    evaluation still covers every dataset."""
+    unfreeze: Literal["none", "gradual"] = "none"
+    """`gradual`: at first only the top transformer layer of each `hf` encoder trains (with
+    the heads); one more layer thaws from the top at equal intervals of the training's steps,
+    the embeddings last (L layers: L + 1 phases). Layers under `freeze_layers` never thaw.
+    Needs the `ddp` plugin."""
 
 
 @METHOD_TYPES.register

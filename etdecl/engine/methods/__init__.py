@@ -6,8 +6,12 @@ the objective: its extra trainable modules (boosted with the graph), its frozen 
 """
 
 from .base import LossParts, Method, MethodContext
+from .distill import Distill
+from .meta_teacher import MetaTeacher
 from .supervised import Supervised
 
-METHODS: dict[str, type[Method]] = {"supervised": Supervised}
+METHODS: dict[str, type[Method]] = {"supervised": Supervised, "distill": Distill,
+                                    "meta_teacher": MetaTeacher}
 
-__all__ = ["METHODS", "LossParts", "Method", "MethodContext", "Supervised"]
+__all__ = ["METHODS", "Distill", "LossParts", "Method", "MethodContext", "MetaTeacher",
+           "Supervised"]

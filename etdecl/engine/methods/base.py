@@ -32,6 +32,15 @@ class MethodContext:
     head_weight: dict[str, float]
     dataset_sizes: dict[int, int] = field(default_factory=dict)
     recipe: Any = None
+    train_data: list[Any] = field(default_factory=list)
+    """The training DatasetFeatures, in dataset-id order (their `domains`: name → id; teacher
+    caches, MetaKD prototypes)."""
+    graph: Any = None
+    """The (unboosted) ModelGraph: a method may set encoder flags, `graph.expose` and
+    `graph.extra_forward` before boosting, to compute inside forward where sharded plugins hold
+    the parameters."""
+    loaded: Any = None
+    """The LoadedRecipe (paths relative to the recipe file, e.g. teachers' sources)."""
 
 
 class Method:
@@ -67,8 +76,16 @@ class Method:
     def on_step_end(self, step: int) -> None:
         pass
 
+    def on_epoch_end(self, epoch: int) -> None:
+        """Called after the last step of each epoch (`epoch`: the number of finished epochs),
+        before that step's evaluation and checkpoint."""
+
     def on_eval(self, step: int, metrics: dict[str, Any]) -> None:
         pass
+
+    def summary(self) -> list[tuple[str, str]]:
+        """Rows the method adds to summary.md (e.g. the teacher cache's hit rate)."""
+        return []
 
 
 def head_losses(method: Method, outputs: dict[str, torch.Tensor],
