@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .check import _err, check
+from .check_teachers import _at_key
 from .datasets import datasets
 from .errors import Problem, did_you_mean, one_of
 from .loaded import LoadedRecipe
-from .modelinfo import encoder_shape
 
 
 def _names(lr: LoadedRecipe, path: tuple, given: list[str], known: list[str],
@@ -52,50 +52,32 @@ def stages_fit_the_recipe(lr: LoadedRecipe) -> Iterator[Problem]:
     for k, stage in enumerate(recipe.stages):
         at = ("stages", k)
         if stage.name in seen:
-            yield _err(lr, (*at, "name"), f"two stages are named '{stage.name}'",
-                       hint="each stage's folder is stages/<index>-<name>; names must differ")
+            yield _err(lr, (*at, "name"), f"stage '{stage.name}' is named twice",
+                       hint="each stage's run folder is stages/<k>-<name>: name them apart")
         seen.add(stage.name)
-        if stage.data is not None:
-            names = [stage.data] if isinstance(stage.data, str) else list(stage.data)
-            where = (*at, "data")
-            if isinstance(stage.data, str):
-                if stage.data not in known_sets:
-                    yield _err(lr, where, f"no dataset '{stage.data}'",
-                               expected=one_of(known_sets),
-                               hint=did_you_mean(stage.data, known_sets))
-            else:
-                yield from _names(lr, where, names, known_sets, "dataset")
+        names = [stage.data] if isinstance(stage.data, str) else list(stage.data or [])
+        for j, ds in enumerate(names):
+            if ds not in known_sets:
+                where = (*at, "data") if isinstance(stage.data, str) else (*at, "data", j)
+                yield _err(lr, where, f"dataset '{ds}' is not declared",
+                           expected=one_of(known_sets), hint=did_you_mean(ds, known_sets))
         for teacher in stage.objectives or {}:
             if teacher not in recipe.teachers:
-                yield _err(lr, (*at, "objectives", teacher), f"no teacher '{teacher}'",
-                           expected=one_of(list(recipe.teachers)) if recipe.teachers
-                           else "a teacher declared under teachers:")
+                yield _at_key(lr, (*at, "objectives", teacher), f"teacher '{teacher}' is not "
+                              "declared", expected=one_of(recipe.teachers) if recipe.teachers
+                              else "a teacher declared under teachers:",
+                              hint=did_you_mean(teacher, recipe.teachers))
+        for enc in stage.freeze:
+            cfg = recipe.encoders.get(enc)
+            if cfg is None:
+                yield _at_key(lr, (*at, "freeze", enc), f"encoder '{enc}' is not declared",
+                              expected=one_of(hf) if hf else "an hf encoder",
+                              hint=did_you_mean(enc, recipe.encoders))
+            elif cfg.type != "hf":
+                yield _at_key(lr, (*at, "freeze", enc), f"encoder '{enc}' is a {cfg.type} "
+                              "encoder; freezing layers applies to hf encoders")
         if stage.hard is not None and recipe.method.type != "distill":
             yield _err(lr, (*at, "hard"), "a stage's 'hard' weight needs method: distill",
                        found=f"method: {recipe.method.type}")
-        for enc in stage.freeze:
-            if enc not in hf:
-                yield _err(lr, (*at, "freeze", enc), f"no hf encoder '{enc}'",
-                           expected=one_of(hf) if hf else "an hf encoder",
-                           hint=did_you_mean(enc, hf))
         if stage.unfreeze == "gradual":
             yield from _gradual_plugin(lr, (*at, "unfreeze"))
-
-
-@check
-def extracted_layers_exist(lr: LoadedRecipe) -> Iterator[Problem]:
-    """`layers: [i, ...]` of a `model` or `config` encoder: each 0 <= i < its depth."""
-    for name, enc in lr.recipe.encoders.items():
-        if enc.type != "hf" or enc.layers is None or enc.from_teacher is not None:
-            continue
-        key = "model" if enc.model is not None else "config"
-        shape = encoder_shape(enc.model_copy(update={"layers": None}),
-                              lr.origin_dir("encoders", name, key))
-        if shape is None:
-            continue
-        for i, layer in enumerate(enc.layers):
-            if layer >= shape.layers:
-                yield _err(lr, ("encoders", name, "layers", i),
-                           f"layer {layer} is out of range: the model has {shape.layers} "
-                           "transformer layers", expected=f"0 to {shape.layers - 1}",
-                           found=str(layer))

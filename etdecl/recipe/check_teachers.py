@@ -234,39 +234,6 @@ def _layers_in_depth(lr: LoadedRecipe, name: str, layers: list[int],
 
 
 @check
-def stages_are_well_formed(lr: LoadedRecipe) -> Iterator[Problem]:
-    """Unique stage names; their data, teachers and frozen encoders exist."""
-    r = lr.recipe
-    seen: set[str] = set()
-    sets = list(datasets(r))
-    for i, stage in enumerate(r.stages):
-        base = ("stages", i)
-        if stage.name in seen:
-            yield _err(lr, (*base, "name"), f"stage '{stage.name}' is named twice",
-                       hint="each stage's run folder is stages/<k>-<name>: name them apart")
-        seen.add(stage.name)
-        names = [stage.data] if isinstance(stage.data, str) else list(stage.data or [])
-        for j, ds in enumerate(names):
-            if ds not in sets:
-                at = (*base, "data") if isinstance(stage.data, str) else (*base, "data", j)
-                yield _err(lr, at, f"dataset '{ds}' is not declared", expected=one_of(sets),
-                           hint=did_you_mean(ds, sets))
-        for teacher in stage.objectives or {}:
-            if teacher not in r.teachers:
-                yield _at_key(lr, (*base, "objectives", teacher), f"teacher '{teacher}' is "
-                              "not declared", expected=one_of(r.teachers),
-                              hint=did_you_mean(teacher, r.teachers))
-        for enc in stage.freeze:
-            cfg = r.encoders.get(enc)
-            if cfg is None:
-                yield _at_key(lr, (*base, "freeze", enc), f"encoder '{enc}' is not declared",
-                              expected=one_of(r.encoders), hint=did_you_mean(enc, r.encoders))
-            elif cfg.type != "hf":
-                yield _at_key(lr, (*base, "freeze", enc), f"encoder '{enc}' is a {cfg.type} "
-                              "encoder; freezing layers applies to hf encoders")
-
-
-@check
 def objectives_fit_the_student(lr: LoadedRecipe) -> Iterator[Problem]:
     """What the student side of each objective needs: hf encoders for representation
     objectives, declared student heads for logits, a teacher with heads for predictions."""

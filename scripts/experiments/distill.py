@@ -21,13 +21,15 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from study import commit, train_one  # noqa: E402  (the scripts' shared helpers)
+
 DOMAINS = ["books", "dvd", "electronics", "kitchen"]
 TEACHER, META_TEACHER = "Teacher", "Meta-teacher"
 
@@ -82,12 +84,6 @@ QUICK = Budget(max_length=32, batch_size=8, teacher_epochs=1, student_epochs=1, 
                dev_limit=32, max_steps=4, eval_every=4, speed_rounds=1)
 
 
-def _commit() -> str:
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                         text=True)
-    return out.stdout.strip() or "unknown"
-
-
 def overrides(budget: Budget, shared: Path, seed: int, teacher_dir: Path | None,
               is_teacher: bool) -> list[str]:
     """`--set` overrides giving a gallery recipe the protocol's data, seed and budget."""
@@ -108,19 +104,6 @@ def overrides(budget: Budget, shared: Path, seed: int, teacher_dir: Path | None,
     if teacher_dir is not None:
         out.append(f"teachers.teacher.source={teacher_dir}")
     return out + list(budget.extra)
-
-
-def train_one(recipe: Path, sets: list[str], run_dir: Path) -> float:
-    """Train in this process; returns wall seconds (a staged recipe: all its stages)."""
-    from etdecl.engine.launch import launch
-    from etdecl.recipe.validate import load_recipe
-
-    loaded = load_recipe(recipe, sets)
-    started = time.perf_counter()
-    code = launch(loaded, run_dir=run_dir)
-    if code != 0:
-        raise SystemExit(f"training {run_dir} failed (exit {code})")
-    return time.perf_counter() - started
 
 
 def score(run_dir: Path, shared: Path, dev_limit: int | None) -> dict:
@@ -216,7 +199,7 @@ def write_report(rows: list[dict], args: argparse.Namespace, budget: Budget, wal
         "# Distillation: the paper's Table 10 protocol, scaled",
         "",
         f"Written by `python scripts/experiments/distill.py {' '.join(sys.argv[1:])}` (commit "
-        f"{_commit()}, data `{args.shared}`), {len(rows)} models, "
+        f"{commit()}, data `{args.shared}`), {len(rows)} models, "
         f"{sum(r['wall_s'] for r in rows) / 60:.1f} min of training wall time in all "
         f"({wall / 60:.1f} min in the invocation that wrote this; finished runs are reused); "
         f"seeds {', '.join(map(str, args.seeds))}.",

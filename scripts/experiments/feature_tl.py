@@ -19,13 +19,15 @@ import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from study import commit, train_one  # noqa: E402  (the scripts' shared helpers)
+
 DOMAINS = ["books", "dvd", "electronics", "kitchen"]
 FIELDS = {"text": "text", "label": "label", "domain": "domain"}
 SOURCE, TARGET = "source", "target"
@@ -129,25 +131,6 @@ def overrides(recipe: dict, method: Method, target: str, seed: int, budget: Budg
             out += [f"encoders.{name}.freeze_embeddings=true",
                     f"encoders.{name}.freeze_layers={budget.freeze_layers}"]
     return out
-
-
-def _commit() -> str:
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                         text=True)
-    return out.stdout.strip() or "unknown"
-
-
-def train_one(recipe: Path, sets: list[str], run_dir: Path) -> float:
-    """Train in this process (no interpreter start per run); returns wall seconds."""
-    from etdecl.engine.launch import launch
-    from etdecl.recipe.validate import load_recipe
-
-    loaded = load_recipe(recipe, sets)
-    started = time.perf_counter()
-    code = launch(loaded, run_dir=run_dir)
-    if code != 0:
-        raise SystemExit(f"training {run_dir} failed (exit {code})")
-    return time.perf_counter() - started
 
 
 def score(run_dir: Path, target: str, shared: Path, dataset: str) -> dict[str, float]:
@@ -297,7 +280,7 @@ def write_report(records: list[dict], args: argparse.Namespace, wall: float, bud
         "# Feature-based transfer: the paper's Table 8 protocol",
         "",
         f"Written by `python scripts/experiments/feature_tl.py {' '.join(sys.argv[1:])}` "
-        f"(commit {_commit()}, data `{args.shared}`), {len(records)} runs, "
+        f"(commit {commit()}, data `{args.shared}`), {len(records)} runs, "
         f"{sum(r['wall_s'] for r in records) / 60:.1f} min of training wall time in all "
         f"({wall / 60:.1f} min in the invocation that wrote this; finished runs are reused); seeds "
         f"{', '.join(map(str, args.seeds))} (`train.seed` and `data.split_seed`: the seed also "

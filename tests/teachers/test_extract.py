@@ -98,7 +98,7 @@ def test_layers_out_of_range_and_unsupported_layouts_are_refused(four_layers, tm
     recipe = _recipe(tmp_path, f"    model: {four_layers}", "[0, 4]")
     with pytest.raises(RecipeError) as err:  # in validate, before any weight loads
         load_recipe(recipe, check_data=False)
-    assert "layer 4 is out of range: the model has 4 transformer layers" in str(err.value)
+    assert "layer 4 is out of range: the source model has 4 layers" in str(err.value)
     assert "student.yaml:" in str(err.value) and "encoders.enc.layers[1]" in str(err.value)
     from transformers import DistilBertConfig, DistilBertModel
 

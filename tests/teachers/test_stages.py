@@ -172,8 +172,9 @@ parallel: {plugin: zero}
     with pytest.raises(RecipeError) as err:
         load_recipe(_write(tmp_path, bad), check_data=False)
     text = str(err.value)
-    for part in ("no dataset 'nowhere'", "no teacher 'ghost'", "no hf encoder 'encc'",
-                 "two stages are named 'one'", "needs method: distill",
+    for part in ("dataset 'nowhere' is not declared", "teacher 'ghost' is not declared",
+                 "encoder 'encc' is not declared",
+                 "stage 'one' is named twice", "needs method: distill",
                  "gradual unfreezing needs the ddp plugin"):
         assert part in text, part
     assert "staged.yaml:" in text
