@@ -68,7 +68,32 @@ def own_data_child(name: str, folder: Path) -> tuple[Path, int]:
         f"extends: gallery:{name}\nname: own-{name}\n" + data +
         f"encoders:\n{encoders}"
         f"train: {{epochs: 1, max_steps: 2, batch_size: 8, eval_every: 2, log_every: 1{init}}}\n")
+    if parent.teachers:  # a student on one's own data learns from one's own teacher
+        _untrained_teacher(child, folder / "teacher-run")
+        child.write_text(child.read_text() + "teachers:\n" + "".join(
+            f"  {t}: {{source: teacher-run}}\n" for t in parent.teachers))
     return child, parent.parallel.world_size or 1
+
+
+def _untrained_teacher(child: Path, run_dir: Path) -> None:
+    """The child without teachers (same tiny encoder, heads and data) saved as a finished run
+    with its initial weights: a teacher of the right shape, without training one."""
+    from safetensors.torch import save_model
+
+    from etdecl.compile.graph import compile_recipe
+    from etdecl.engine.launch import prepare_run_dir
+
+    recipe = child.with_name("teacher.yaml")
+    recipe.write_text(f"extends: {child.name}\nname: own-teacher\nteachers: {{$replace: true}}\n"
+                      "method: {$replace: true, type: supervised}\nstages: []\n")
+    loaded = load_recipe(recipe, check_data=False)
+    prepare_run_dir(loaded, run_dir, resume=False)
+    compiled = compile_recipe(loaded)
+    for folder in ("step-0000000", "best"):
+        (run_dir / "checkpoints" / folder).mkdir(parents=True, exist_ok=True)
+        save_model(compiled.model, str(run_dir / "checkpoints" / folder / "model.safetensors"))
+        (run_dir / "checkpoints" / folder / "state.json").write_text(json.dumps({"step": 0}))
+    (run_dir / "checkpoints" / "last").write_text("step-0000000\n")
 
 
 @pytest.mark.parametrize("name", SHIPPED)
