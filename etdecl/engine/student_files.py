@@ -38,9 +38,18 @@ def saved_encoder_configs(run_dir: Path, recipe: Any) -> dict[str, Any]:
         tokenizer = run_dir / "tokenizers" / name
         if not (config_file.is_file() and tokenizer.is_dir()):
             continue
-        config = {k: v for k, v in json.loads(config_file.read_text()).items()
-                  if not k.startswith("_")}  # transformers' private keys pin process choices
-        out[name] = recipe.encoders[name].model_copy(update={
-            "model": None, "config": config, "tokenizer": str(tokenizer.resolve()),
-            "layers": None, "from_teacher": None})
+        out[name] = config_built(recipe.encoders[name], config_file, tokenizer)
     return out
+
+
+def config_built(cfg: Any, config_file: Path, tokenizer: Path) -> Any:
+    """An `hf` encoder entry rebuilt from a saved config.json and tokenizer folder (a bundle's,
+    or a run's own copy): no pretrained weights (the checkpoint's follow), and no `layers` or
+    `from_teacher`, since the saved config already has the cut depth."""
+    # transformers' private keys pin choices of the saving process (an autoset attention
+    # kernel would stay "eager"); the loading process makes its own
+    config = {k: v for k, v in json.loads(config_file.read_text()).items()
+              if not k.startswith("_")}
+    return cfg.model_copy(update={"model": None, "config": config,
+                                  "tokenizer": str(tokenizer.resolve()), "layers": None,
+                                  "from_teacher": None})

@@ -27,6 +27,7 @@ from typing import Any
 from .. import __version__
 from ..data.examples import file_sha256 as sha256
 from ..engine.inference import LoadedRun, RunError
+from ..engine.student_files import config_built
 
 FORMAT = "etdecl-bundle"
 FORMAT_VERSION = 1
@@ -155,14 +156,7 @@ def _encoder_configs(path: Path, manifest: dict[str, Any], recipe: Any) -> dict[
             raise RunError(f"bundle {path}: manifest.json does not describe encoder '{name}'")
         tokenizer = str((path / entry["tokenizer"]).resolve())
         if cfg.type == "hf":
-            config = json.loads((path / entry["config"]).read_text())
-            # transformers' private keys pin choices of the training process (an autoset
-            # attention kernel would stay "eager"); the loading process makes its own
-            config = {k: v for k, v in config.items() if not k.startswith("_")}
-            # the saved config already has the extracted depth (`layers`, `from_teacher`)
-            out[name] = cfg.model_copy(update={"model": None, "config": config,
-                                               "tokenizer": tokenizer, "layers": None,
-                                               "from_teacher": None})
+            out[name] = config_built(cfg, path / entry["config"], path / entry["tokenizer"])
         else:
             rows, dim = entry["embedding"]
             out[name] = cfg.model_copy(update={"embeddings": "random", "embedding_dim": dim,

@@ -35,6 +35,13 @@ def _err(lr: LoadedRecipe, path: tuple, message: str, **kw) -> Problem:
     return Problem(message, loc=lr.where(*path), path=dotted(path), **kw)
 
 
+def _at_key(lr: LoadedRecipe, path: tuple, message: str, **kw) -> Problem:
+    """A problem located at a mapping's key (`t:` of `teachers: {t: ...}`), not its value."""
+    from .load import dotted
+
+    return Problem(message, loc=lr.tree.key_where(path), path=dotted(path), **kw)
+
+
 def _inherited(lr: LoadedRecipe, path: tuple) -> bool:
     """True when the value at `path` came from a parent recipe through `extends:`."""
     origin = lr.tree.origins.get(path, "")

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from .check import _err, check
-from .check_teachers import _at_key
+from .check import _at_key, _err, check
 from .datasets import datasets
 from .errors import Problem, did_you_mean, one_of
 from .loaded import LoadedRecipe

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from .check import _err, check, data_check, set_off_default
+from .check import _at_key, _err, check, data_check, set_off_default
 from .datasets import datasets
 from .errors import Problem, did_you_mean, one_of
 from .layer_maps import pair_problems
@@ -89,13 +89,6 @@ def _teacher_encoder(lr: LoadedRecipe, name: str, info: TeacherInfo) -> EncoderI
     if info.kind == "model" or chosen is None:
         chosen = info.default_encoder()
     return info.encoders.get(chosen) if chosen else None
-
-
-def _at_key(lr: LoadedRecipe, path: tuple, message: str, **kw: Any) -> Problem:
-    """A problem located at a mapping's key (`t:` of `teachers: {t: ...}`), not its value."""
-    from .load import dotted
-
-    return Problem(message, loc=lr.tree.key_where(path), path=dotted(path), **kw)
 
 
 def _has_domains(lr: LoadedRecipe) -> bool:

@@ -24,19 +24,11 @@ import torch
 from torch import nn
 
 from ...components import distill_losses as L
+from ...recipe.check_teachers import student_encoder
 from ...recipe.layer_maps import resolve_layer_map
 from ..teacher_cache import TeacherCache, wanted_outputs
 from ..teachers import LoadedTeacher, ValueHook, use_eager_attention, value_module
 from .base import LossParts, Method, MethodContext, head_losses
-
-
-def _student_encoder(recipe: Any, cfg: Any) -> str:
-    if cfg.student:
-        return cfg.student
-    hf = [n for n, e in recipe.encoders.items() if e.type == "hf"]
-    if len(hf) == 1:
-        return hf[0]
-    return next(iter(recipe.heads.values())).inputs()[0]
 
 
 def _module(modules: nn.ModuleDict, key: str) -> nn.Module | None:
@@ -129,7 +121,10 @@ class Distill(Method):
         student_heads = list(ctx.tasks)
         for name, tcfg in recipe.teachers.items():
             teacher = LoadedTeacher(name, tcfg, ctx.loaded)
-            student = _student_encoder(recipe, tcfg)
+            student = student_encoder(ctx.loaded, name)  # the default validate reports on
+            if student is None or student not in graph.encoders:
+                raise ValueError(f"teacher '{name}' has no student encoder to teach; set "
+                                 f"teachers.{name}.student")
             enc = graph.encoders[student]
             # a TextCNN or BiLSTM student learns logits only (validate refuses the rest)
             backbone = getattr(enc, "backbone", None)
