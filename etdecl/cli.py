@@ -235,11 +235,13 @@ from .commands import diff as _diff  # noqa: E402
 from .commands import export as _export  # noqa: E402  (imports torch only when called)
 from .commands import migrate as _migrate  # noqa: E402
 from .commands import recipes as _recipes  # noqa: E402
+from .commands import report as _report  # noqa: E402  (matplotlib only when called)
 from .commands import serve as _serve  # noqa: E402  (imports fastapi and torch when called)
 from .commands import use_run as _use_run  # noqa: E402  (imports torch only when called)
 
 app.add_typer(_recipes.app, name="recipes")
 app.command("evaluate")(_use_run.evaluate)
+app.command("report")(_report.report)
 app.command("predict")(_use_run.predict)
 app.command("export")(_export.export)
 app.command("serve")(_serve.serve)

@@ -147,10 +147,12 @@ class TrainBatches:
     bucket_window: int = 50
     sampling: str = "random"
     """`random`, or `domain_balanced`: every domain equally represented each epoch (balance.py)."""
+    rows: dict[int, np.ndarray] = field(default_factory=dict)
+    """Position in `sets` → the feature rows it trains on (a selector's choice); others: all."""
 
     def __post_init__(self) -> None:
         self._orders: dict[int, tuple[int, np.ndarray]] = {}  # dataset → (epoch, its order)
-        sizes = [len(s.feats) for s in self.sets]
+        sizes = [len(self._rows(d)) for d in range(len(self.sets))]
         self.per_set = [n // self.global_batch for n in sizes]
         total = self.steps_per_epoch * max(self.epochs, 1)
         self.choices = schedule([max(p, 1) for p in self.per_set], total, self.mixing,
@@ -173,15 +175,20 @@ class TrainBatches:
         if cached is not None and cached[0] == epoch:
             return cached[1]
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch + d * 7_919_000)
+        rows = self._rows(d)
         if self.sampling == "domain_balanced":
-            order = balanced_order(self.sets[d].feature_domains(), gen)
+            order = rows[balanced_order(self.sets[d].feature_domains()[rows], gen)]
         else:
-            order = torch.randperm(len(self.sets[d].feats), generator=gen).numpy()
+            order = rows[torch.randperm(len(rows), generator=gen).numpy()]
         if self.batching == "bucketed":  # the same generator, drawn on: batch-level shuffle
             order = bucketed_order(order, self.sets[d].feats.lengths(), self.global_batch,
                                    self.bucket_window, gen)
         self._orders[d] = (epoch, order)
         return order
+
+    def _rows(self, d: int) -> np.ndarray:
+        chosen = self.rows.get(d)
+        return np.arange(len(self.sets[d].feats)) if chosen is None else chosen
 
     def step_batch(self, step: int) -> tuple[DatasetFeatures, np.ndarray]:
         """(dataset, this rank's feature indices) of a global step."""

@@ -2,7 +2,8 @@
 user's overrides plus the stage's own, in its own run directory `<run>/stages/<k>-<name>/`.
 
 A stage's overrides: `stages=[]`; `train.epochs`, `max_steps`, `lr` when it gives them; its
-data as `train.datasets`; every teacher's `objectives` when it lists objectives (`{}` for a
+data as `train.datasets`; its `method` (the whole section, e.g. MetaFT's `meta_teacher` stage
+then a `supervised` one); every teacher's `objectives` when it lists objectives (`{}` for a
 teacher it does not list); `method.hard`; `encoders.<e>.freeze_layers` from `freeze`;
 `train.unfreeze`; and, after the first stage, `train.init_from` = the previous stage's folder
 with `train.init_checkpoint` = the stage's `start`. Workers re-load the recipe from its file
@@ -56,6 +57,9 @@ def stage_overrides(loaded: Any, k: int, previous: Path | None) -> list[str]:
     if stage.data is not None:
         names = [stage.data] if isinstance(stage.data, str) else list(stage.data)
         out.append(f"train.datasets={json.dumps(names)}")
+    if stage.method is not None:  # replaces the recipe's method section as a whole
+        method = stage.method.model_dump(mode="json", exclude_unset=True)
+        out.append(f"method={json.dumps(method)}")
     if stage.objectives is not None:
         for teacher in recipe.teachers:
             objectives = stage.objectives.get(teacher)

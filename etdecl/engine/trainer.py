@@ -44,6 +44,7 @@ from .progress import training_progress
 from .run_data import prepare
 from .runlog import RunLog, write_summary
 from .schedule import LinearWarmupDecay
+from .selectors import ModelFeatures, build_selection
 from .speed import (
     CompileOutcome,
     compile_graph,
@@ -103,19 +104,6 @@ class Trainer:
         every = set(compiled.tasks)
         idle = any(set(compiled.model.runnable(d.batch([0]))) != every for d in self.data.train)
         self.strategy = st = make_strategy(self.recipe.parallel, t, find_unused=idle)
-        # `train.datasets` (a stage's data): only these datasets' rows are batched
-        batched = [d for d in self.data.train if t.datasets is None or d.name in t.datasets]
-        self.batches = TrainBatches(
-            batched, t.batch_size, st.dp_size, st.dp_rank, t.grad_accum, t.seed,
-            t.epochs, t.mixing, t.mixing_temperature, t.batching, t.bucket_window, t.sampling,
-        )
-        if self.batches.steps_per_epoch == 0:
-            n = max(len(d.feats) for d in batched)
-            raise RecipeError([Problem(
-                f"train.batch_size ({t.batch_size}) exceeds the {n} training examples",
-                loc=self.loaded.where("train", "batch_size"), path="train.batch_size")])
-        total = self.batches.steps_per_epoch * t.epochs
-        self.total_steps = min(total, t.max_steps) if t.max_steps else total
         model = compiled.model
         ctx = MethodContext(
             compiled.tasks,
@@ -133,11 +121,38 @@ class Trainer:
             if self.is_main:
                 self.console.print(f"init_from {self.init_report.source}: "
                                    f"{self.init_report.line()}")
+        self._precision = precision_context(self.recipe.parallel)
+        # instance selectors: after init_from (bayes scores the model as training starts it)
+        for name, sel in self.recipe.selectors.items():
+            if sel.type != "bayes" and self.world > 1:
+                raise RecipeError([Problem(
+                    f"selector '{name}' ({sel.type}) runs in one process for now: its policy "
+                    f"steps would have to meet on every process, which {self.world} processes "
+                    "judging different rows cannot promise", loc=self.loaded.where(
+                        "selectors", name, "type"), path=f"selectors.{name}.type",
+                    hint="train without --nproc, or use type: bayes")])
+        self.selection = build_selection(self.recipe, self.data.train, compiled.dataset_heads,
+                                         model, compiled.tasks, self.run_dir, self.is_main,
+                                         self.rank)
+        ctx.selection = self.selection
+        # `train.datasets` (a stage's data): only these datasets' rows are batched
+        batched = [d for d in self.data.train if t.datasets is None or d.name in t.datasets]
+        self.batches = TrainBatches(
+            batched, t.batch_size, st.dp_size, st.dp_rank, t.grad_accum, t.seed,
+            t.epochs, t.mixing, t.mixing_temperature, t.batching, t.bucket_window, t.sampling,
+            rows=self._selected_rows(batched, barrier),
+        )
+        if self.batches.steps_per_epoch == 0:
+            n = max(len(d.feats) for d in batched)
+            raise RecipeError([Problem(
+                f"train.batch_size ({t.batch_size}) exceeds the {n} training examples",
+                loc=self.loaded.where("train", "batch_size"), path="train.batch_size")])
+        total = self.batches.steps_per_epoch * t.epochs
+        self.total_steps = min(total, t.max_steps) if t.max_steps else total
         if self.recipe.parallel.gradient_checkpointing:
             for encoder in model.hf_encoders().values():
                 encoder.backbone.gradient_checkpointing_enable(
                     gradient_checkpointing_kwargs={"use_reentrant": False})
-        self._precision = precision_context(self.recipe.parallel)
         self.notices: list[str] = []
         self.compile_outcome: CompileOutcome | None = None
         if t.compile:
@@ -160,8 +175,36 @@ class Trainer:
         self.best_eval: dict[str, Any] = {}
         if self.resume:
             self._resume()
+        elif self.selection is not None:
+            for sel in self.selection.selectors:
+                sel.on_fresh_start()
         self.log = RunLog(self.run_dir, self.is_main, self.step if self.resume else None)
         report_compile(self.compile_outcome, self.console, self.log, self.step, self.is_main)
+
+    def _selected_rows(self, batched: list[Any], barrier: Any) -> dict[int, Any]:
+        """Feature rows each batched dataset trains on, as chosen before training by a static
+        selector (`bayes`); rank 0 chooses and logs, the others read its log."""
+        if self.selection is None:
+            return {}
+        rows: dict[int, Any] = {}
+        for sel in self.selection.selectors:
+            if sel.cfg.type != "bayes":
+                continue
+            tokenizer = self.compiled.tokenizers[
+                self.compiled.tokenizer_for_head(sel.scope.head)]
+            source = ModelFeatures(self.compiled.model, self.data.train, self.data.dev,
+                                   tokenizer, sel.scope.node, sel.scope.head, self._precision,
+                                   self.console if self.is_main else None)
+            if not self.is_main:
+                barrier()
+            chosen = sel.restrict(source, resume=self.resume or not self.is_main)
+            if self.is_main:
+                barrier()
+            pos = next((i for i, d in enumerate(batched) if d.index == sel.scope.source_id),
+                       None)
+            if chosen is not None and pos is not None:
+                rows[pos] = chosen
+        return rows
 
     def _compile(self, model: torch.nn.Module) -> CompileOutcome:
         """torch.compile the graph (train.compile), or say why it stays eager."""
@@ -169,6 +212,9 @@ class Trainer:
         if reason is None and self.compiled.model.towers:
             reason = ("towers route each row by its domain (shapes that depend on the data) "
                       "and read the training progress, which torch.compile would retrace")
+        if reason is None and self.selection is not None:
+            reason = ("instance selectors read each row's features inside the forward and "
+                      "drop rows by the data, which torch.compile would retrace")
         if reason is None and self.recipe.method.type == "distill":
             reason = ("distillation runs its teachers (or reads their cached outputs) inside "
                       "the forward, which torch.compile would not trace")
@@ -197,6 +243,10 @@ class Trainer:
         self.best_eval = state.get("best_eval", {})
         self.last_eval = state.get("last_eval", {})
         self.method.load_state_dict(state.get("method", {}))
+        if self.selection is not None:
+            self.selection.load_state_dict(state.get("selection", {}))
+            for sel in self.selection.selectors:
+                sel.on_resume(self.step)
         if self.is_main:
             self.console.print(f"resumed from {path} at step {self.step}")
 
@@ -204,6 +254,8 @@ class Trainer:
 
     def criterion(self, outputs: dict[str, torch.Tensor],
                   batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.selection is not None:
+            self.selection.set_step(self.step)
         parts = self.method.loss(outputs, batch)
         self._parts = parts.parts
         return parts.total
@@ -296,6 +348,7 @@ class Trainer:
             "world_size": self.world,
             "total_steps": self.total_steps,
             "method": self.method.state_dict(),
+            "selection": self.selection.state_dict() if self.selection is not None else {},
         }
 
     def save_checkpoint(self) -> None:
@@ -306,6 +359,11 @@ class Trainer:
         self.log.log(self.step, "dev", metrics)
         self.method.on_eval(self.step, metrics)
         value = metrics.get(self.metric, float("nan"))
+        if self.selection is not None:  # an episode ends: its reward is the metric's change
+            self.selection.on_eval(self.step, float(value))
+            episode = self.selection.episode_stats()
+            if episode:
+                self.log.log(self.step, "train", episode)
         if self.best is None or value > self.best:
             self.best = value
             self.best_eval = dict(metrics, step=self.step)
@@ -325,7 +383,8 @@ class Trainer:
         start_step = self.step
         self.step_seconds = self.side_seconds = 0.0
         outcome = "done"
-        if self.init_report is not None and self.step == 0:
+        wants_start = self.selection is not None and self.selection.needs_initial_eval
+        if (self.init_report is not None or wants_start) and self.step == 0:
             # where the source's weights stand on this run's dev data; a candidate for best too,
             # so fine-tuning never reports worse than its starting point
             tick = time.perf_counter()
@@ -431,6 +490,8 @@ class Trainer:
         for reason, count in self.data.skipped.items():
             rows.append((f"skipped rows: {reason}", str(count)))
         rows.extend(self.method.summary())
+        if self.selection is not None:
+            rows.extend(self.selection.summary())
         rows.append(("run directory", str(self.run_dir)))
         return rows
 

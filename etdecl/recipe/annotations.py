@@ -24,9 +24,11 @@ def unwrap(ann: Any) -> Any:
 
 
 def union_members(ann: Any) -> list[Any]:
+    """The members of a union, nested unions flattened (`StageMethod | None` is an optional
+    discriminated union)."""
     ann = unwrap(ann)
     if typing.get_origin(ann) in (typing.Union, types.UnionType):
-        return [unwrap(a) for a in typing.get_args(ann)]
+        return [m for a in typing.get_args(ann) for m in union_members(a)]
     return [ann]
 
 

@@ -195,6 +195,7 @@ from . import (  # noqa: E402,F401  (register checks)
     check_graph,
     check_init,
     check_meta,
+    check_selectors,
     check_stages,
     check_teachers,
     check_towers,

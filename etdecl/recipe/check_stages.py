@@ -1,9 +1,10 @@
 """Staged training, its `train:` fields and student extraction, checked without torch: an hf
 encoder's `layers` lie within its model's depth; `train.datasets` and every
 stage's `data` name datasets, a stage's objectives name teachers, its `freeze` names `hf`
-encoders, `hard` needs `method: distill`, and gradual unfreezing needs the `ddp` plugin (the
-ZeRO, Gemini and hybrid optimizers keep their own gradient buffers, which a frozen layer's
-dropped gradient would not reach)."""
+encoders, `hard` needs the stage's method (its own `method:`, else the recipe's) to be
+`distill`, and gradual unfreezing needs the `ddp` plugin (the ZeRO, Gemini and hybrid
+optimizers keep their own gradient buffers, which a frozen layer's dropped gradient would not
+reach). A stage's own method is otherwise judged by its method's checks (`check_meta.py`)."""
 
 from __future__ import annotations
 
@@ -75,8 +76,13 @@ def stages_fit_the_recipe(lr: LoadedRecipe) -> Iterator[Problem]:
             elif cfg.type != "hf":
                 yield _at_key(lr, (*at, "freeze", enc), f"encoder '{enc}' is a {cfg.type} "
                               "encoder; freezing layers applies to hf encoders")
-        if stage.hard is not None and recipe.method.type != "distill":
+        method = stage.method if stage.method is not None else recipe.method
+        if stage.method is not None and method.type == "distill" and not recipe.teachers:
+            yield _err(lr, (*at, "method", "type"), f"stage '{stage.name}' distils, but no "
+                       "teacher is declared", hint="declare them under `teachers:`")
+        if stage.hard is not None and method.type != "distill":
+            own = " (the stage's own)" if stage.method is not None else ""
             yield _err(lr, (*at, "hard"), "a stage's 'hard' weight needs method: distill",
-                       found=f"method: {recipe.method.type}")
+                       found=f"method: {method.type}{own}")
         if stage.unfreeze == "gradual":
             yield from _gradual_plugin(lr, (*at, "unfreeze"))

@@ -47,6 +47,7 @@ ENCODER_TYPES = TypeRegistry("encoder")
 HEAD_TYPES = TypeRegistry("head")
 TOWER_TYPES = TypeRegistry("tower")
 METHOD_TYPES = TypeRegistry("method")
+SELECTOR_TYPES = TypeRegistry("selector")
 
 
 def config_class(cfg: Any) -> type:

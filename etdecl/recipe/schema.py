@@ -16,8 +16,14 @@ from pydantic import BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
 # the built-in component types: importing these modules registers them (the explicit list)
-from . import schema_components, schema_teachers, schema_towers, schema_train  # noqa: F401
-from .registry import ENCODER_TYPES, HEAD_TYPES, METHOD_TYPES, TOWER_TYPES
+from . import (  # noqa: F401
+    schema_components,
+    schema_selectors,
+    schema_teachers,
+    schema_towers,
+    schema_train,
+)
+from .registry import ENCODER_TYPES, HEAD_TYPES, METHOD_TYPES, SELECTOR_TYPES, TOWER_TYPES
 from .schema_components import (
     BiLSTMEncoder,
     ClassifyHead,
@@ -39,11 +45,12 @@ EncoderConfig = ENCODER_TYPES.union()
 HeadConfig = HEAD_TYPES.union()
 TowerConfig = TOWER_TYPES.union()
 MethodConfig = METHOD_TYPES.union()
+SelectorConfig = SELECTOR_TYPES.union()
 
 __all__ = [
     "FORMAT_VERSION", "SCHEMA_ID", "BiLSTMEncoder", "ClassifyHead", "DataConfig", "DataSource",
     "Dataset", "EncoderConfig", "FieldMap", "HFEncoder", "HeadConfig", "MatchHead",
-    "MethodConfig", "Name", "ParallelConfig", "Recipe", "Section", "SpanHead",
+    "MethodConfig", "Name", "ParallelConfig", "Recipe", "Section", "SelectorConfig", "SpanHead",
     "Stage", "SupervisedMethod", "TagHead", "Teacher", "TextCNNEncoder", "TowerConfig",
     "TrainConfig",
 ]
@@ -79,6 +86,9 @@ class Recipe(Section):
     teachers: dict[Name, Teacher] = {}
     """Named frozen models the student learns from (`method: distill`): finished runs, bundles
     or pretrained encoders, each with its objectives (logits, pkd, tinybert, minilm)."""
+    selectors: dict[Name, SelectorConfig] = {}
+    """Named instance selectors (the paper's Table 9): each chooses which source-domain rows
+    of a dataset train the model for the target domain (`bayes`, `reinforced`, `minimax`)."""
     method: MethodConfig = SupervisedMethod(type="supervised")
     """How the loss is made from the heads' outputs (`supervised`: each head's task loss;
     `distill`: plus the teachers' objectives; `meta_teacher`: MetaKD's meta-teacher)."""

@@ -1,6 +1,6 @@
 """The recipe's `teachers:` and `stages:` sections and the distillation methods (the EasyTransfer
 paper's model-based family: logits KD, BERT-PKD, TinyBERT, MiniLM, extract-then-distill, staged
-XtremeDistil and MetaKD).
+XtremeDistil and MetaKD) and the meta-learners (MetaFT's is MetaKD's meta-teacher; MetaDTL).
 
 A teacher is a finished run or an exported bundle (its encoders and heads, frozen), or a bare
 pretrained encoder (representation objectives only). Each teacher lists the objectives the
@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from . import schema_train  # noqa: F401  (registers `supervised` before the stages' union)
 from .registry import METHOD_TYPES
 from .section import Name, Section
 
@@ -165,19 +166,45 @@ class MetaTeacherMethod(Section):
     """When the class prototypes are recomputed from the current encoder."""
 
 
+@METHOD_TYPES.register
+class MetaDTLMethod(Section):
+    """MetaDTL (Wang et al. 2021): a meta-learner over several tasks with different label sets
+    (one classify head and dataset per task, one shared encoder). Each example's task loss is
+    weighted by its typicality across tasks: how close its pooled feature is to its own
+    class's prototype, mixed with its highest cosine to another task's class prototype (how
+    transferable it is); plus a task-corruption loss that makes the features hide the task."""
+
+    type: Literal["meta_dtl"]
+    typicality: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
+    """Mix of the example's own-class prototype similarity (1) and its closest other-task class
+    prototype (0)."""
+    corruption: Weight = 0.1
+    """Weight of the task-corruption loss (a task classifier trained on shuffled task ids
+    through the shared features)."""
+    refresh: Literal["epoch", "once"] = "epoch"
+    """When the class prototypes are recomputed from the current encoder."""
+
+
+StageMethodConfig = METHOD_TYPES.union()
+"""Every method registered so far (all built-ins: this module and `schema_train` hold them)."""
+
+
 class Stage(Section):
-    """One stage of a staged training: its own data, objectives, frozen layers and epochs. Each
-    stage starts from the previous one's weights; the run directory keeps every stage's
-    checkpoints and metrics under `stages/<index>-<name>/`."""
+    """One stage of a staged training: its own data, method, objectives, frozen layers and
+    epochs. Each stage starts from the previous one's weights; the run directory keeps every
+    stage's checkpoints and metrics under `stages/<index>-<name>/`."""
 
     name: Name
     data: Name | Annotated[list[Name], Field(min_length=1)] | None = None
     """Dataset(s) under `data.sets` whose training rows this stage reads. Default: all."""
+    method: StageMethodConfig | None = None
+    """The training method of this stage (e.g. MetaFT: `meta_teacher` over every domain, then
+    `supervised` on the target's rows). Default: the recipe's `method:`."""
     objectives: dict[Name, Objectives] | None = None
     """Teacher → the objectives of this stage (teachers not listed teach nothing in it).
     Default: the objectives declared under `teachers:`."""
     hard: Weight | None = None
-    """Weight of the student's task loss in this stage. Default: `method.hard`."""
+    """Weight of the student's task loss in this stage (`distill`). Default: `method.hard`."""
     epochs: Annotated[int, Field(ge=1)] | None = None
     """Default: `train.epochs`."""
     max_steps: Annotated[int, Field(ge=1)] | None = None

@@ -137,7 +137,8 @@ def _problem(err: dict, path: PathKey, on_key: bool, tree: Tree) -> Problem:
         tag = ctx.get("tag", value)
         where = tree.where((*path, "type")) if kind == "union_tag_invalid" else where
         shown_path = dotted(path if name == "type" else (*path, "type"))
-        return Problem(f"unknown {section.rstrip('s') or 'component'} type '{tag}'", loc=where,
+        noun = "method" if "method" in path else section.rstrip("s") or "component"
+        return Problem(f"unknown {noun} type '{tag}'", loc=where,
                        path=shown_path, expected=one_of(tags), hint=did_you_mean(str(tag), tags))
     if kind == "union_tag_not_found":
         tags = type_names(annotation_at(path, tree.data))

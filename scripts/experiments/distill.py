@@ -28,7 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from study import commit, train_one  # noqa: E402  (the scripts' shared helpers)
+from study import commit, precision, train_one  # noqa: E402  (the scripts' shared helpers)
 
 DOMAINS = ["books", "dvd", "electronics", "kitchen"]
 TEACHER, META_TEACHER = "Teacher", "Meta-teacher"
@@ -71,8 +71,9 @@ class Budget:
     teacher_epochs: int = 2
     student_epochs: int | None = None
     """None: each recipe's own epochs (2; TextCNN 3; XtremeDistil 1 per stage)."""
-    train_limit: int | None = None
-    """None: all 6,400 training reviews (1,600 per domain)."""
+    train_limit: int | None = 3200
+    """A seeded half of the 6,400 training reviews (about 800 per domain), so the protocol fits
+    in about an hour in fp32 on a CPU without bf16 units; None: all of them."""
     dev_limit: int | None = None
     max_steps: int | None = None
     eval_every: int = 100
@@ -91,7 +92,7 @@ def overrides(budget: Budget, shared: Path, seed: int, teacher_dir: Path | None,
     out = [f"data.train.path={folder / 'train.jsonl'}", f"data.dev.path={folder / 'dev.jsonl'}",
            f"data.max_length={budget.max_length}", f"train.seed={seed}",
            f"train.batch_size={budget.batch_size}", f"train.eval_every={budget.eval_every}",
-           "train.batching=bucketed", "parallel.precision=bf16"]
+           "train.batching=bucketed", f"parallel.precision={precision()}"]
     if budget.train_limit:
         out.append(f"data.train.limit={budget.train_limit}")
     if budget.dev_limit:
@@ -108,7 +109,7 @@ def overrides(budget: Budget, shared: Path, seed: int, teacher_dir: Path | None,
 
 def score(run_dir: Path, shared: Path, dev_limit: int | None) -> dict:
     """Dev accuracy per domain and overall of the run's best checkpoint (the last stage's, for
-    a staged run), in bf16, and the student's parameter count."""
+    a staged run), in the protocol's precision, and the student's parameter count."""
     from etdecl.engine.inference import evaluate_file, load_run, torch_forward
 
     run = load_run(run_dir)
@@ -118,7 +119,7 @@ def score(run_dir: Path, shared: Path, dev_limit: int | None) -> dict:
         rows = dev.read_text().splitlines()[:dev_limit]
         dev = run_dir / "dev-slice.jsonl"
         dev.write_text("\n".join(rows) + "\n")
-    got = evaluate_file(run, dev, forward=torch_forward(run, "bf16"))
+    got = evaluate_file(run, dev, forward=torch_forward(run, precision()))
     per = {d: got[f"{head}.accuracy[{d}]"] for d in DOMAINS if f"{head}.accuracy[{d}]" in got}
     params = sum(p.numel() for n, p in run.compiled.model.named_parameters()
                  if not n.startswith("objectives."))
@@ -149,8 +150,8 @@ def run(name: str, recipe: str, seed: int, budget: Budget, shared: Path, out: Pa
 
 def speed(run_dirs: dict[str, Path], shared: Path, rounds: int, dev_limit: int | None
           ) -> dict[str, float]:
-    """Seconds to predict the dev reviews per model (batch 64, bf16), median over interleaved
-    rounds after one warm-up pass each."""
+    """Seconds to predict the dev reviews per model (batch 64, the protocol's precision),
+    median over interleaved rounds after one warm-up pass each."""
     from etdecl.engine.inference import load_run, predict_records, torch_forward
 
     rows = [json.loads(line) for line in
@@ -158,7 +159,7 @@ def speed(run_dirs: dict[str, Path], shared: Path, rounds: int, dev_limit: int |
     rows = rows[:dev_limit] if dev_limit else rows
     records = [{"text": r["text"]} for r in rows]
     runs = {name: load_run(d) for name, d in run_dirs.items()}
-    forwards = {name: torch_forward(r, "bf16") for name, r in runs.items()}
+    forwards = {name: torch_forward(r, precision()) for name, r in runs.items()}
     times: dict[str, list[float]] = {name: [] for name in runs}
     for name, r in runs.items():
         predict_records(r, records[:64], forward=forwards[name])
@@ -204,12 +205,15 @@ def write_report(rows: list[dict], args: argparse.Namespace, budget: Budget, wal
         f"({wall / 60:.1f} min in the invocation that wrote this; finished runs are reused); "
         f"seeds {', '.join(map(str, args.seeds))}.",
         "",
-        "Protocol: the teacher is MiniLM-L6 (6 layers, width 384) fine-tuned on all four domains' "
-        f"training reviews for {budget.teacher_epochs} epochs; each student trains on the same "
+        "Protocol: the teacher is MiniLM-L6 (6 layers, width 384) fine-tuned on "
+        f"{budget.train_limit or 6400} of the four domains' 6,400 training reviews (seeded) for "
+        f"{budget.teacher_epochs} epochs; each student trains on the same "
         "reviews (the transfer set is the training set) from its gallery recipe, max_length "
-        f"{budget.max_length}, bf16, bucketed batches of {budget.batch_size}. Scored on all dev "
+        f"{budget.max_length}, {precision()} (bf16 where the CPU has bf16 units, else fp32), "
+        f"bucketed batches of {budget.batch_size}. Scored on all dev "
         "reviews (200 per domain) with the best checkpoint by dev accuracy; speed is the time "
-        "to predict the dev reviews in batches of 64 in bf16 on this machine's 2 cores, as the "
+        f"to predict the dev reviews in batches of 64 in {precision()} on this machine's 2 "
+        "cores, as the "
         "teacher's time over the model's (medians of interleaved rounds). Scaled down from the "
         "paper: one teacher size (MiniLM-L6, not BERT-base; mpnet-base left out for time), "
         "the training set as transfer set, one seed.",

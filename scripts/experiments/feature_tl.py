@@ -15,37 +15,41 @@ continues where it stopped. A method whose recipe is missing is skipped with a m
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
-import statistics
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from study import commit, train_one  # noqa: E402  (the scripts' shared helpers)
+# the protocol the Table 8 and Table 9 scripts share (target_rows, overrides and summarise are
+# this module's names too: its tests read them here)
+from study import (  # noqa: E402
+    BASELINES,
+    DOMAINS,
+    QUICK,
+    SOURCE,
+    TARGET,
+    Budget,
+    Method,
+    commands,
+    commit,
+    mean_over_targets,
+    metric_tables,
+    overrides,
+    plot,
+    run_method,
+    summarise,
+    target_rows,
+    wall_line,
+)
 
-DOMAINS = ["books", "dvd", "electronics", "kitchen"]
-FIELDS = {"text": "text", "label": "label", "domain": "domain"}
-SOURCE, TARGET = "source", "target"
-
-
-@dataclass(frozen=True)
-class Method:
-    recipe: str
-    sets: tuple[str, ...]
-    """Datasets the heads train on: the source sample, the target's 10 %, or both."""
-    stage1: str | None = None
-    """Fine-Tune: the recipe of the source stage whose best weights stage 2 starts from."""
-
+__all__ = ["DOMAINS", "METHODS", "QUICK", "Budget", "Method", "overrides", "summarise",
+           "target_rows", "orderings", "main"]
 
 METHODS = {
-    "Tgt-Only": Method("tgt-only-amazon", (TARGET,)),
-    "Src-Only": Method("src-only-amazon", (SOURCE,)),
-    "Mixed": Method("mixed-amazon", (SOURCE, TARGET)),
+    **BASELINES,
     "Fine-Tune": Method("finetune-amazon", (TARGET,), stage1="finetune-amazon-source"),
     "FS": Method("fs-amazon", (SOURCE, TARGET)),
     "SS": Method("ss-amazon", (SOURCE, TARGET)),
@@ -53,154 +57,6 @@ METHODS = {
     "DRSS": Method("drss-amazon", (SOURCE, TARGET)),
     "DRSS-Adv": Method("drss-adv-amazon", (SOURCE, TARGET)),
 }
-
-
-@dataclass(frozen=True)
-class Budget:
-    """What every method trains on and how, so the 108 trainings fit about 90 minutes."""
-
-    target_fraction: float = 0.1
-    source_rows: int = 960
-    """Seeded sample of the 4,800 source training reviews (all three domains together)."""
-    source_dev_rows: int = 96
-    target_dev_rows: int | None = None
-    """None: all 200 of the target's dev reviews."""
-    max_length: int = 128
-    """64 cuts most reviews: 0.76 Tgt-Only accuracy on books against 0.805 at 128, for about
-    half the time per training (docs/feature-tl.md)."""
-    batch_size: int = 16
-    lr: float = 2.0e-4
-    warmup: float = 0.1
-    """The same learning rate and warmup for every method (the tower recipes' own 1e-4 and
-    0.06 suit their full-data epoch; on this budget FS at 1e-4 fell 5 points below Mixed,
-    its twin at 2e-4, on books seed 1)."""
-    target_epochs: int = 5
-    """Epochs of target-only trainings (Tgt-Only, Fine-Tune stage 2): 160 rows are 10 steps."""
-    source_epochs: int = 1
-    eval_every: int = 25
-    freeze_layers: int = 3
-    max_steps: int | None = None
-
-
-QUICK = Budget(source_rows=64, source_dev_rows=16, target_dev_rows=32, target_fraction=0.02,
-               target_epochs=1, max_steps=4, eval_every=4)
-
-
-def target_rows(train: Path, target: str, fraction: float) -> int:
-    """The target's share of training rows: `fraction` of its rows in the file."""
-    n = sum(1 for line in train.open(encoding="utf-8")
-            if line.strip() and json.loads(line).get("domain") == target)
-    return max(1, round(n * fraction))
-
-
-def overrides(recipe: dict, method: Method, target: str, seed: int, budget: Budget,
-              shared: Path, n_target: int) -> list[str]:
-    """`--set` overrides that give a method's resolved recipe (`recipe`, a dict) the protocol's
-    data (a `source` and/or a `target` dataset shared by every head), seeds and budget."""
-    folder = shared / "multi_domain_sentiment"
-    train, dev = str(folder / "train.jsonl"), str(folder / "dev.jsonl")
-    sets: dict[str, dict] = {}
-    if SOURCE in method.sets:
-        sets[SOURCE] = {"train": {"path": train, "limit": budget.source_rows},
-                        "dev": {"path": dev, "limit": budget.source_dev_rows},
-                        "where": {"domain": [d for d in DOMAINS if d != target]},
-                        "fields": FIELDS}
-    if TARGET in method.sets:
-        target_dev = {"path": dev}
-        if budget.target_dev_rows:
-            target_dev["limit"] = budget.target_dev_rows
-        sets[TARGET] = {"train": {"path": train, "limit": n_target}, "dev": target_dev,
-                        "where": {"domain": [target]}, "fields": FIELDS}
-    heads = list(recipe["heads"])
-    only_target = method.sets == (TARGET,)
-    out = ["data.train=null", "data.dev=null", "data.where={}", f"data.sets={json.dumps(sets)}",
-           f"data.split_seed={seed}", f"data.max_length={budget.max_length}",
-           f"train.seed={seed}", f"train.batch_size={budget.batch_size}",
-           f"train.lr={budget.lr}", f"train.warmup={budget.warmup}",
-           f"train.epochs={budget.target_epochs if only_target else budget.source_epochs}",
-           f"train.eval_every={budget.eval_every}", "train.batching=bucketed",
-           "parallel.precision=bf16"]
-    if budget.max_steps:
-        out.append(f"train.max_steps={budget.max_steps}")
-    for head in heads:
-        out.append(f"heads.{head}.data={json.dumps(list(method.sets))}")
-    metric = f"{heads[0]}.accuracy" + (f"[{target}]" if TARGET in method.sets else "")
-    out.append(f"train.metric={metric}")
-    for name, enc in recipe["encoders"].items():
-        if enc.get("type") == "hf":
-            out += [f"encoders.{name}.freeze_embeddings=true",
-                    f"encoders.{name}.freeze_layers={budget.freeze_layers}"]
-    return out
-
-
-def score(run_dir: Path, target: str, shared: Path, dataset: str) -> dict[str, float]:
-    """Accuracy and macro-F1 of the run's best checkpoint on the target's dev reviews, in the
-    precision it trained in (Src-Only's dataset filters source domains: the filter is swapped)."""
-    from etdecl.engine.inference import evaluate_file, load_run, torch_forward
-
-    run = load_run(run_dir)
-    head = next(iter(run.loaded.recipe.heads))
-    got = evaluate_file(run, shared / "multi_domain_sentiment" / "dev.jsonl", dataset,
-                        forward=torch_forward(run, "recipe"), where={"domain": [target]})
-    return {"accuracy": got[f"{head}.accuracy"], "macro_f1": got[f"{head}.macro_f1"]}
-
-
-def run_method(name: str, target: str, seed: int, budget: Budget, shared: Path,
-               out: Path, extra: tuple[str, ...] = ()) -> dict | None:
-    """One method for one target and seed (both stages for Fine-Tune); None when skipped."""
-    from etdecl.recipe.resolve import load_tree
-
-    method = METHODS[name]
-    path = ROOT / "recipes" / f"{method.recipe}.yaml"
-    if not path.is_file():
-        print(f"skip {name}: recipes/{method.recipe}.yaml is missing", file=sys.stderr)
-        return None
-    run_dir = out / target / name / f"seed{seed}"
-    record_file = run_dir / "experiment.json"
-    if record_file.is_file():
-        return json.loads(record_file.read_text())
-    n_target = target_rows(shared / "multi_domain_sentiment" / "train.jsonl", target,
-                           budget.target_fraction)
-    sets = overrides(load_tree(path).data, method, target, seed, budget, shared, n_target)
-    sets += extra
-    wall = 0.0
-    if method.stage1:
-        # stage 1 trains exactly as Src-Only does (its recipe extends src-only-amazon with
-        # another name), so a finished Src-Only run of this target and seed is reused
-        source = out / target / "Src-Only" / f"seed{seed}"
-        if not (source / "result.json").is_file():
-            source = run_dir.with_name(f"seed{seed}-source")
-            if not (source / "result.json").is_file():
-                first = ROOT / "recipes" / f"{method.stage1}.yaml"
-                wall += train_one(first, overrides(load_tree(first).data, METHODS["Src-Only"],
-                                                   target, seed, budget, shared, n_target)
-                                  + list(extra), source)
-        sets.append(f"train.init_from={source}")
-    if (run_dir / "result.json").is_file():
-        raise SystemExit(f"{run_dir} holds a run without experiment.json; remove it")
-    wall += train_one(path, sets, run_dir)
-    dataset = SOURCE if method.sets == (SOURCE,) else TARGET
-    record = {"method": name, "target": target, "seed": seed, "wall_s": round(wall, 1),
-              "target_rows": n_target, **score(run_dir, target, shared, dataset),
-              "command": f"etdecl train {path.relative_to(ROOT)} --run-dir {run_dir}" + "".join(
-                  f" --set '{s}'" for s in sets)}
-    record_file.write_text(json.dumps(record, indent=2))
-    print(f"{name} → {target} seed {seed}: accuracy {record['accuracy']:.4f}, macro-F1 "
-          f"{record['macro_f1']:.4f}, {wall:.0f} s", file=sys.stderr)
-    return record
-
-
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
-
-
-def summarise(records: list[dict]) -> dict[tuple[str, str], dict[str, tuple[float, float]]]:
-    """(method, target) → metric → (mean, std over seeds)."""
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for r in records:
-        groups.setdefault((r["method"], r["target"]), []).append(r)
-    return {key: {m: _mean_std([r[m] for r in rs]) for m in ("accuracy", "macro_f1")}
-            for key, rs in groups.items()}
 
 
 FEATURE_TL = ("FS", "SS", "SS-Adv", "DRSS", "DRSS-Adv")
@@ -212,8 +68,7 @@ def orderings(table: dict, methods: list[str], targets: list[str]) -> list[str]:
     accuracy: every feature-based transfer method above Tgt-Only, and a DRSS variant on top
     (of all methods, and of the feature-based ones)."""
     lines = []
-    mean = {m: statistics.fmean(table[(m, t)]["accuracy"][0] for t in targets)
-            for m in methods if all((m, t) in table for t in targets)}
+    mean = mean_over_targets(table, methods, targets)
     for t, acc in [(t, {m: table[(m, t)]["accuracy"][0] for m in methods if (m, t) in table})
                    for t in targets] + [("mean over targets", mean)]:
         if "Tgt-Only" not in acc:
@@ -240,42 +95,14 @@ def orderings(table: dict, methods: list[str], targets: list[str]) -> list[str]:
     return lines
 
 
-def plot(table: dict, methods: list[str], targets: list[str], png: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    width = 0.8 / max(1, len(methods))
-    for i, m in enumerate(methods):
-        xs = [j + i * width for j, t in enumerate(targets) if (m, t) in table]
-        ys = [table[(m, t)]["accuracy"] for t in targets if (m, t) in table]
-        ax.bar(xs, [y[0] for y in ys], width, yerr=[y[1] for y in ys], label=m, capsize=2)
-    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(targets))], targets)
-    ax.set_ylabel("target dev accuracy (mean ± std over seeds)")
-    ax.set_ylim(0.5, 1.0)
-    ax.set_title("Table 8 protocol: 10 % of the target domain, the other three as source")
-    ax.legend(fontsize=7, ncol=3)
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(png, dpi=120)
-
-
-def _timings(records: list[dict]) -> list[str]:
-    return [f"{r['method']} → {r['target']} seed {r['seed']} {r['wall_s']:.0f} s"
-            for r in records]
-
-
 def write_report(records: list[dict], args: argparse.Namespace, wall: float, budget: Budget,
                  report: Path, skipped: list[str]) -> None:
     table = summarise(records)
     methods = [m for m in args.methods if any(k[0] == m for k in table)]
     targets = [t for t in args.targets if any(k[1] == t for k in table)]
     png = report.with_suffix(".png")
-    plot(table, methods, targets, png)
-    cell = {m: (lambda v: f"{v[0]:.4f} ± {v[1]:.4f}") for m in ("accuracy", "macro_f1")}
-    head = "| method | " + " | ".join(targets) + " | mean |"
+    plot(table, methods, targets, png,
+         "Table 8 protocol: 10 % of the target domain, the other three as source")
     lines = [
         "# Feature-based transfer: the paper's Table 8 protocol",
         "",
@@ -306,26 +133,10 @@ def write_report(records: list[dict], args: argparse.Namespace, wall: float, bud
                   + ", ".join(f"`{x}`" for x in args.extra) + ".", ""]
     if skipped:
         lines += [f"Skipped (recipe missing): {', '.join(skipped)}.", ""]
-    for metric, title in (("accuracy", "Target dev accuracy"), ("macro_f1", "Target dev macro-F1")):
-        lines += [f"## {title} (mean ± std over seeds)", "", head,
-                  "|" + "---|" * (len(targets) + 2)]
-        for m in methods:
-            cells = [cell[metric](table[(m, t)][metric]) if (m, t) in table else "-"
-                     for t in targets]
-            means = [table[(m, t)][metric][0] for t in targets if (m, t) in table]
-            lines.append(f"| {m} | " + " | ".join(cells) + f" | {statistics.fmean(means):.4f} |")
-        lines.append("")
-    times = [r["wall_s"] for r in records]
-    lines += ["## Orderings", "", *orderings(table, methods, targets), "",
-              f"Wall time per training (model load, tokenising, training, evaluations): mean "
-              f"{statistics.fmean(times):.0f} s, min {min(times):.0f} s, max {max(times):.0f} s.",
-              "", f"![target dev accuracy]({png.name})", "", "## Commands", ""]
-    first = (records[0]["target"], records[0]["seed"])
-    lines += [f"Every run, by target and seed: {', '.join(_timings(records))}.", "",
-              f"The commands of target {first[0]}, seed {first[1]} (the others differ in the "
-              "domains, the seed and the run directory):", ""]
-    lines += [f"- {r['method']}: `{r['command']}`" for r in records
-              if (r["target"], r["seed"]) == first]
+    lines += metric_tables(table, methods, targets)
+    lines += ["## Orderings", "", *orderings(table, methods, targets), "", wall_line(records),
+              "", f"![target dev accuracy]({png.name})", "", "## Commands", "",
+              *commands(records)]
     report.write_text("\n".join(lines) + "\n")
     print(f"wrote {report} and {png}", file=sys.stderr)
 
@@ -362,8 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     for target in args.targets:
         for seed in args.seeds:
             for name in args.methods:
-                record = run_method(name, target, seed, budget, args.shared, args.out,
-                                    tuple(args.extra))
+                record = run_method(name, METHODS[name], target, seed, budget, args.shared,
+                                    args.out, tuple(args.extra))
                 if record is None:
                     if name not in skipped:
                         skipped.append(name)

@@ -7,11 +7,12 @@ the objective: its extra trainable modules (boosted with the graph), its frozen 
 
 from .base import LossParts, Method, MethodContext
 from .distill import Distill
+from .meta_dtl import MetaDTL
 from .meta_teacher import MetaTeacher
 from .supervised import Supervised
 
 METHODS: dict[str, type[Method]] = {"supervised": Supervised, "distill": Distill,
-                                    "meta_teacher": MetaTeacher}
+                                    "meta_teacher": MetaTeacher, "meta_dtl": MetaDTL}
 
-__all__ = ["METHODS", "Distill", "LossParts", "Method", "MethodContext", "MetaTeacher",
-           "Supervised"]
+__all__ = ["METHODS", "Distill", "LossParts", "MetaDTL", "Method", "MethodContext",
+           "MetaTeacher", "Supervised"]

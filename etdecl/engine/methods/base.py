@@ -41,6 +41,9 @@ class MethodContext:
     the parameters."""
     loaded: Any = None
     """The LoadedRecipe (paths relative to the recipe file, e.g. teachers' sources)."""
+    selection: Any = None
+    """The run's instance selectors (`engine/selectors`), whose per-row keep weights multiply
+    the method's example weights in `head_losses`; None without `selectors:`."""
 
 
 class Method:
@@ -98,8 +101,14 @@ def head_losses(method: Method, outputs: dict[str, torch.Tensor],
     (a tower's adversarial, orthogonality or DRSS loss) is added and logged as `loss.*`.
     """
     weights = method.example_weights(batch)
-    total = torch.zeros((), dtype=torch.float32)
     parts: dict[str, torch.Tensor] = {}
+    selection = method.ctx.selection
+    if selection is not None:  # instance selectors: dropped source rows weigh 0
+        kept = selection.weights(outputs, batch)
+        if kept is not None:
+            weights = kept if weights is None else weights * kept
+        parts.update({k: torch.tensor(v) for k, v in selection.stats.items()})
+    total = torch.zeros((), dtype=torch.float32)
     for name in method.ctx.tasks:
         per = outputs.get(f"{name}.loss")
         if per is None:

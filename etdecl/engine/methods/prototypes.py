@@ -17,6 +17,10 @@ dropped), then divided by its mean over the batch's rows that have a typicality,
 average 1 and rows without one keep 1.
 
 State (`state_dict`) is plain lists of floats, so it rides in a checkpoint's state.json.
+
+MetaDTL (`task_typicality_scores`) uses the same prototypes across tasks: one index space for
+every task's classes, one "domain", and the other tasks' closest class instead of the other
+domains' prototypes of the same class (the tasks share no labels).
 """
 
 from __future__ import annotations
@@ -204,3 +208,42 @@ def typicality(features: torch.Tensor, labels: torch.Tensor, domains: torch.Tens
     have one (see the module docstring)."""
     scores, valid = typicality_scores(features, labels, domains, prototypes, mix)
     return to_weights(scores, valid)
+
+
+def task_typicality_scores(features: torch.Tensor, classes: torch.Tensor, tasks: torch.Tensor,
+                           prototypes: Prototypes, task_of_class: torch.Tensor,
+                           mix: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """MetaDTL's typicality across tasks (scores [B] in [−1, 1], valid [B] bool).
+
+    The classes of every task share one index space (`classes`: task offset + label, -1 for
+    none), with one prototype each (`prototypes`: n_domains 1); `task_of_class` [C] names each
+    class's task. An example's score mixes the cosine to its own class's prototype (weight
+    `mix`) with its highest cosine to a present class prototype of another task (1 − mix: how
+    well it relates to the other tasks, i.e. how transferable it is); one term missing, the
+    other alone; neither, no score."""
+    b = features.shape[0]
+    scores = torch.zeros(b)
+    valid = torch.zeros(b, dtype=torch.bool)
+    means = prototypes.means()
+    rows = (classes >= 0) & (classes < prototypes.n_classes)
+    if means is None or not bool(rows.any()):
+        return scores, valid
+    idx = rows.nonzero().squeeze(1)
+    h = features.detach()[idx].float()
+    c, t = classes[idx].long(), tasks[idx].long()
+    flat = means[:, 0]  # [C, H]
+    present = prototypes.present[:, 0]  # [C]
+    cos = F.cosine_similarity(h.unsqueeze(1), flat.unsqueeze(0), dim=-1, eps=1e-8)  # [n, C]
+    own_ok = present[c]
+    own = cos.gather(1, c.unsqueeze(1)).squeeze(1)
+    others_mask = present.unsqueeze(0) & (task_of_class.unsqueeze(0) != t.unsqueeze(1))
+    has_others = others_mask.any(1)
+    others = cos.masked_fill(~others_mask, -2.0).max(1).values
+    m = torch.full_like(own, float(mix))
+    m = torch.where(own_ok & ~has_others, torch.ones_like(m), m)
+    m = torch.where(~own_ok & has_others, torch.zeros_like(m), m)
+    score = m * own + (1 - m) * torch.where(has_others, others, torch.zeros_like(others))
+    ok = own_ok | has_others
+    scores[idx] = torch.where(ok, score, torch.zeros_like(score))
+    valid[idx] = ok
+    return scores, valid
