@@ -39,6 +39,7 @@ from study import (  # noqa: E402
     metric_tables,
     overrides,
     plot,
+    precision,
     run_method,
     summarise,
     target_rows,
@@ -121,7 +122,8 @@ def write_report(records: list[dict], args: argparse.Namespace, wall: float, bud
         + " (Src-Only: by source dev accuracy, no target label seen). Budget, the same for "
         "every method: MiniLM-L6 with its "
         f"embeddings and lower {budget.freeze_layers} layers frozen, max_length "
-        f"{budget.max_length}, bf16, bucketed batches of {budget.batch_size}, AdamW at lr "
+        f"{budget.max_length}, {precision()}, bucketed batches of {budget.batch_size}, "
+        "AdamW at lr "
         f"{budget.lr:g} with {budget.warmup:.0%} warmup, "
         f"{budget.source_epochs} epoch over source data or {budget.target_epochs} over the "
         "target's alone; Fine-Tune's source stage is the Src-Only run of the same target and "

@@ -23,9 +23,9 @@ epochs) and 5 evaluations of 200 rows, ~29 s; Src-Only ~31 s; Mixed 65 steps, 3 
 296 rows, ~38 s; bayes ~44 s (35 steps on half the source, plus pooled features of ~1,240 rows
 and 40 proxy fits); RTL and MGTL ~55 s each (65 steps, 8 evaluations: one per 10-step episode
 and one at step 0). About 250 s per target and seed, 51 min in all, ~60 min with the slack the
-Table 8 run needed (its mean was 20 % above its medians). That is on the project's machine, whose
-cores have bf16 units; on a CPU without them (AVX2 only) bf16 autocast is about 20× slower than
-fp32, the script warns, and `--set parallel.precision=fp32` is the way to run there.
+Table 8 run needed (its mean was 20 % above its medians). That is in bf16 on cores with bf16
+units; on a CPU without them (AVX2 only, where bf16 autocast is about 20× slower) every run
+trains in fp32 instead (`study.precision`), which takes longer than this estimate.
 """
 
 from __future__ import annotations
@@ -49,7 +49,6 @@ from study import (  # noqa: E402
     SOURCE,
     TARGET,
     Method,
-    bf16_warning,
     commands,
     commit,
     mean_over_targets,
@@ -275,7 +274,8 @@ def write_report(records: list[dict], args: argparse.Namespace, wall: float, bud
         "where Mixed is here; this protocol runs the same methods on Table 8's Amazon reviews, "
         f"with MiniLM-L6 (embeddings and lower {budget.freeze_layers} layers frozen), "
         f"{budget.source_rows} source reviews of the 4,800, max_length "
-        f"{budget.max_length}, bf16, bucketed batches of {budget.batch_size}, AdamW at lr "
+        f"{budget.max_length}, {study.precision()}, bucketed batches of {budget.batch_size}, "
+        "AdamW at lr "
         f"{budget.lr:g} with {budget.warmup:.0%} warmup, {budget.source_epochs} epoch over "
         f"source data or {budget.target_epochs} over the target's alone (the same for every "
         "method)" + (f"; so RTL and MGTL learned from {episodes:.0f} episodes per run on "
@@ -289,8 +289,6 @@ def write_report(records: list[dict], args: argparse.Namespace, wall: float, bud
                   + ", ".join(f"`{x}`" for x in args.extra) + ".", ""]
     if skipped:
         lines += [f"Skipped (recipe missing): {', '.join(skipped)}.", ""]
-    if args.slow_bf16:
-        lines += [f"Note: {args.slow_bf16}.", ""]
     lines += metric_tables(table, methods, targets)
     if selectors:
         lines += ["## Share of each source domain kept (mean ± std over seeds)", "",
@@ -348,9 +346,6 @@ def main(argv: list[str] | None = None) -> int:
     args.dev_rows = study.target_rows(args.shared / "multi_domain_sentiment" / "dev.jsonl",
                                       args.targets[0], 1.0)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    args.slow_bf16 = bf16_warning(args.extra)
-    if args.slow_bf16:
-        print(f"warning: {args.slow_bf16}", file=sys.stderr)
     report = args.report or (args.out / "instance-tl.md" if args.quick
                              else ROOT / "docs" / "results" / "instance-tl.md")
     report.parent.mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from study import commit, train_one  # noqa: E402  (the scripts' shared helpers)
+from study import commit, precision, train_one  # noqa: E402  (the scripts' shared helpers)
 
 GENRES = ["fiction", "government", "slate", "telephone", "travel"]
 FRACTIONS = [0.05, 0.10, 0.20]
@@ -116,7 +116,8 @@ def target_sets(data: Path, genre: str, seed: int, budget: Budget, shared: Path)
            f"data.sets.target.where={json.dumps({'domain': [genre]})}",
            f"data.split_seed={seed}", f"data.max_length={budget.max_length}",
            f"train.seed={seed}", f"train.batch_size={budget.batch_size}",
-           f"train.eval_every={budget.eval_every}", f"train.metric=nli.accuracy[{genre}]"]
+           f"train.eval_every={budget.eval_every}", f"train.metric=nli.accuracy[{genre}]",
+           f"parallel.precision={precision()}"]
     if budget.max_steps:
         out.append(f"train.max_steps={budget.max_steps}")
     return out
@@ -328,7 +329,7 @@ def write_report(records: list[dict], metas: list[dict], args: argparse.Namespac
         "each genre. MetaDTL: the meta stage of recipes/metadtl-nli-sentiment.yaml (the same "
         f"NLI pairs plus {budget.aux_rows} Amazon reviews as a second task with its own head; "
         "task-typicality weights and task corruption), then the same fine-tuning. Budget for "
-        f"every run: max_length {budget.max_length}, bf16, bucketed batches of "
+        f"every run: max_length {budget.max_length}, {precision()}, bucketed batches of "
         f"{budget.batch_size}, lr 2e-4 with 10 % warmup, MiniLM's embeddings and lower 3 of 6 "
         "layers frozen. Scaled down from the paper: MiniLM-L6, not BERT-base; this 20k-pair "
         "genre subset of MultiNLI, not the full corpus; scored on dev pairs (the test split is "

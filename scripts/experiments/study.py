@@ -135,7 +135,7 @@ def overrides(recipe: dict, method: Method, target: str, seed: int, budget: Budg
            f"train.lr={budget.lr}", f"train.warmup={budget.warmup}",
            f"train.epochs={budget.target_epochs if only_target else budget.source_epochs}",
            f"train.eval_every={budget.eval_every}", "train.batching=bucketed",
-           "parallel.precision=bf16"]
+           f"parallel.precision={precision()}"]
     if budget.max_steps:
         out.append(f"train.max_steps={budget.max_steps}")
     for head in heads:
@@ -305,22 +305,3 @@ def precision() -> str:
         return "bf16" if bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()) else "fp32"
     except (AttributeError, RuntimeError):
         return "bf16"
-
-
-def bf16_warning(extra: Sequence[str]) -> str | None:
-    """Why the budget's time estimate will not hold on this machine, if it will not: the runs
-    train in bf16 (no `--set parallel.precision=...`) on a CPU without bf16 units, where CPU
-    autocast is about 20× slower than fp32 (AVX2 only: measured on an AMD EPYC helper)."""
-    if any(x.startswith("parallel.precision=") for x in extra):
-        return None
-    import torch
-
-    try:
-        supported = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return None
-    if supported:
-        return None
-    return ("this CPU has no bf16 units (oneDNN says so): bf16 autocast runs about 20× slower "
-            "than fp32 here, so the time estimate does not hold; `--set "
-            "parallel.precision=fp32` trains in fp32 instead")

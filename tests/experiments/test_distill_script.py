@@ -1,5 +1,6 @@
 """The Table 10 script's overrides turn every method's gallery recipe into the protocol's recipe:
-valid, reading the shared data, taught by the teacher run it names, in bf16 at the budget."""
+valid, reading the shared data, taught by the teacher run it names, in the protocol's precision
+(bf16 where the CPU has bf16 units, else fp32) at the budget."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def test_every_method_has_a_gallery_recipe_the_overrides_keep_valid(name, tmp_pa
     recipe = load_recipe(path, sets, check_data=False).recipe
     assert recipe.teachers["teacher"].source == str(teacher)
     assert recipe.data.train.path == str(tmp_path / "multi_domain_sentiment" / "train.jsonl")
-    assert recipe.train.seed == 3 and recipe.parallel.precision == "bf16"
+    assert recipe.train.seed == 3 and recipe.parallel.precision == distill.precision()
     assert recipe.data.max_length == distill.Budget().max_length
     if method.sets == distill.NONE:  # student-only: the same student, nothing taught
         assert recipe.teachers["teacher"].objectives.names() == []
