@@ -360,7 +360,7 @@ class Trainer:
         self.method.on_eval(self.step, metrics)
         value = metrics.get(self.metric, float("nan"))
         if self.selection is not None:  # an episode ends: its reward is the metric's change
-            self.selection.on_eval(self.step, float(value))
+            self.selection.on_eval(self.step, metrics, self.metric)
             episode = self.selection.episode_stats()
             if episode:
                 self.log.log(self.step, "train", episode)
@@ -379,6 +379,7 @@ class Trainer:
         progress = training_progress(self.console, not self.is_main)
         window_loss, window_n = 0.0, 0
         window_parts: dict[str, float] = {}
+        window_counts: dict[str, int] = {}
         started = time.perf_counter()
         start_step = self.step
         self.step_seconds = self.side_seconds = 0.0
@@ -405,13 +406,16 @@ class Trainer:
                     window_n += 1
                     for k, v in self._step_parts.items():
                         window_parts[k] = window_parts.get(k, 0.0) + v
+                        window_counts[k] = window_counts.get(k, 0) + 1
                     if self.step % t.log_every == 0 or self.step == self.total_steps:
                         mean = self._mean_over_replicas(window_loss / window_n)
-                        parts = {k: v / window_n for k, v in window_parts.items()}
+                        # a part is averaged over the steps that had it (a head's loss
+                        # only on its dataset's steps, a selector's keep rate on source steps)
+                        parts = {k: v / window_counts[k] for k, v in window_parts.items()}
                         self.log.log(self.step, "train", {
                             "loss": mean, "lr": self.scheduler.get_last_lr()[0],
                             "epoch": self.epoch, **parts, **self._unfrozen()})
-                        window_loss, window_n, window_parts = 0.0, 0, {}
+                        window_loss, window_n, window_parts, window_counts = 0.0, 0, {}, {}
                         progress.update(task, info=self._info(mean))
                     progress.update(task, completed=self.step)
                     end_of_epoch = self.step_in_epoch >= self.batches.steps_per_epoch

@@ -106,8 +106,19 @@ def selectors_fit_the_plan(lr: LoadedRecipe) -> Iterator[Problem]:
         yield _err(lr, ("parallel", key), "instance selectors read each row's features and "
                    "loss inside one forward; pipeline and tensor plans split it",
                    found=f"parallel.{key}: {getattr(par, key)}", hint="use plugin ddp or zero")
+    first = next(iter(recipe.selectors))
+    if recipe.method.type == "distill":
+        yield _err(lr, ("method", "type"), "instance selectors weigh the task loss's rows, but "
+                   "distillation's teacher objectives would still train on the rows they drop",
+                   hint="select with method: supervised (or meta_teacher)")
+    rl = [n for n, c in recipe.selectors.items() if c.type != "bayes"]
+    if rl and not recipe.train.eval_every:
+        yield Problem(f"selector '{rl[0]}' learns once per episode, and episodes end at "
+                      "evaluations: without train.eval_every only at epoch ends, so the policy "
+                      "hardly learns while it selects", loc=lr.where("train"),
+                      path="train.eval_every", severity="warning",
+                      hint="set train.eval_every to a few dozen steps or less")
     if recipe.stages:
-        first = next(iter(recipe.selectors))
         yield _at_key(lr, ("selectors", first), "selectors do not run in staged training yet",
                       hint="train the selection in its own recipe; a later one can "
                       "`train.init_from` it")

@@ -66,6 +66,9 @@ class Budget(study.Budget):
     """Table 8's budget with 5 % of the target (this protocol's share), plus the selectors'."""
 
     target_fraction: float = 0.05
+    eval_every: int = 10
+    """Every method evaluates (and may pick its best checkpoint) as often as the RL selectors
+    end episodes, so none gets more draws at the target dev set than another."""
     episode_every: int = 10
     """RTL/MGTL: steps per episode (their recipes' `train.eval_every`): the delayed reward is
     the change of target dev accuracy over it."""

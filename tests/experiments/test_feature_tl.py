@@ -51,7 +51,8 @@ def test_overrides_give_the_protocol_recipe(name, target, tmp_path):
     head = next(iter(recipe.heads))
     expected = f"{head}.accuracy[{target}]" if "target" in method.sets else f"{head}.accuracy"
     assert recipe.train.metric == expected
-    assert recipe.data.max_length == budget.max_length and recipe.parallel.precision == feature_tl.precision()
+    assert recipe.data.max_length == budget.max_length
+    assert recipe.parallel.precision == feature_tl.precision()
     for enc in recipe.encoders.values():
         if enc.type == "hf":
             assert enc.freeze_layers == budget.freeze_layers

@@ -77,7 +77,7 @@ def test_discriminator_rewards_target_like_examples_more():
 
 def test_policy_and_discriminator_state_round_trips():
     policy = Policy(width=4, hidden=8, lr=0.05, seed=0, initial_keep=0.9)
-    assert float(policy.probs(torch.zeros(1, 4))) == pytest.approx(0.9, abs=0.05)
+    assert float(policy.probs(torch.zeros(1, 4)).detach()) == pytest.approx(0.9, abs=0.05)
     policy.reinforce(torch.ones(4, 4), torch.ones(4), torch.ones(4))
     other = Policy(width=4, hidden=8, lr=0.05, seed=5, initial_keep=0.5)
     other.load_state_dict(json.loads(json.dumps(policy.state_dict())))
@@ -155,3 +155,83 @@ def test_bayes_recipe_keeps_the_target_like_source_and_resumes_with_its_choice(t
     assert "restored from the log" in (run / "summary.md").read_text()
     # steps per epoch: (64 kept source + 32 target) // 16 batches
     assert json.loads((run / "result.json").read_text())["step"] == 6
+
+
+def _selector(kind: str, tmp_path: Path, width: int = 6, lr: float = 0.05):
+    """A selector over fake batches: dataset 0 holds source rows of domain 0, target domain 1;
+    features of width `width`, a two-class head `cls`."""
+    from etdecl.engine.selectors.base import Scope
+    from etdecl.engine.selectors.reinforced import MinimaxSelector, ReinforcedSelector
+    from etdecl.recipe.schema_selectors import MinimaxSelector as MinimaxConfig
+    from etdecl.recipe.schema_selectors import ReinforcedSelector as ReinforcedConfig
+
+    scope = Scope(name="pick", source="source", source_id=0, domain_ids=[0], target_id=1,
+                  domain_names={0: "src", 1: "tgt"}, head="cls", node="enc")
+    if kind == "minimax":
+        cfg = MinimaxConfig(type="minimax", policy={"initial_keep": 0.5},
+                            discriminator={"lr": 0.02})
+        return MinimaxSelector(cfg, scope, tmp_path, True, 0, width, 2)
+    cfg = ReinforcedConfig(type="reinforced", policy={"lr": lr, "initial_keep": 0.5})
+    return ReinforcedSelector(cfg, scope, tmp_path, True, 0, width, 2)
+
+
+def _batch(feats: torch.Tensor, domain: int) -> tuple[dict, dict]:
+    from etdecl.engine.selectors.base import feature_key
+
+    n = len(feats)
+    batch = {"index": torch.arange(n), "dataset": torch.zeros(n, dtype=torch.long),
+             "domain": torch.full((n,), domain), "cls.label": torch.zeros(n, dtype=torch.long)}
+    outputs = {feature_key("enc"): feats, "cls.loss": torch.ones(n),
+               "cls.logits": torch.zeros(n, 2)}
+    return outputs, batch
+
+
+@pytest.mark.parametrize("rising", [True, False])
+def test_a_rising_metric_makes_the_episode_s_actions_likelier(rising, tmp_path):
+    """After the first reward (which only sets the baseline), an episode whose metric rose more
+    than the baseline makes the actions it took likelier together; one that fell, less likely."""
+    sel = _selector("reinforced", tmp_path, lr=1e-3)  # a small step: no overshoot
+    outputs, batch = _batch(torch.randn(32, 6, generator=torch.Generator().manual_seed(0)),
+                            domain=0)
+    sel.on_eval(0, 0.5)
+    sel.weights(outputs, batch, 0)
+    sel.on_eval(5, 0.6)  # first reward: baseline only, no step
+    state = sel.states[0] if sel.states else None
+    assert state is None and sel.baseline == pytest.approx(1.0)
+    w = sel.weights(outputs, batch, 1)
+    taken = sel.actions[0].clone()
+    states = sel.states[0].clone()
+
+    def log_likelihood() -> float:
+        p = sel.policy.probs(states).detach()
+        return float(torch.where(taken > 0, p, 1 - p).log().sum())
+
+    before = log_likelihood()
+    sel.on_eval(10, 0.8 if rising else 0.5)  # reward 3.0 or 0.0 against baseline 1.0
+    after = log_likelihood()
+    assert after > before if rising else after < before, (before, after)
+    assert w is not None and set(w.tolist()) <= {0.0, 1.0}
+
+
+def test_minimax_rewards_keeping_target_like_rows(tmp_path):
+    """The discriminator sees target rows near +shift and kept source rows near 0; its
+    immediate reward then raises the keep probability of target-like source rows over
+    source-like ones."""
+    sel = _selector("minimax", tmp_path)
+    gen = torch.Generator().manual_seed(0)
+    shift = torch.zeros(6)
+    shift[:2] = 2.0
+    for step in range(120):
+        t_out, t_batch = _batch(torch.randn(16, 6, generator=gen) + shift, domain=1)
+        sel.weights(t_out, t_batch, 2 * step)  # target rows: remembered, not judged
+        mixed = torch.cat([torch.randn(8, 6, generator=gen),
+                           torch.randn(8, 6, generator=gen) + shift])
+        s_out, s_batch = _batch(mixed, domain=0)
+        sel.weights(s_out, s_batch, 2 * step + 1)
+    from etdecl.engine.selectors.base import rl_state
+
+    probe = torch.cat([torch.randn(50, 6, generator=gen), torch.randn(50, 6, generator=gen)
+                       + shift])
+    out, batch = _batch(probe, domain=0)
+    p = sel.policy.probs(rl_state(out, batch, sel.scope, torch.ones(100, dtype=torch.bool)))
+    assert p[50:].mean() > p[:50].mean() + 0.1, (p[50:].mean(), p[:50].mean())

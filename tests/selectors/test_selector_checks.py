@@ -91,3 +91,14 @@ def test_gallery_selector_recipes_validate(name, monkeypatch):
     loaded = load_recipe(ROOT / "recipes" / f"{name}.yaml")
     assert "pick" in loaded.recipe.selectors
     assert loaded.recipe.data.target_domain == "books"
+
+
+def test_selectors_refuse_distillation_and_warn_without_episodes(tmp_path):
+    path = write_select(tmp_path, "{type: reinforced}")
+    path.write_text(path.read_text() + "method: {type: distill}\n")
+    found = [p for p in problems_of(path) if "selectors" in p.message]
+    assert found and found[0].path == "method.type", [p.render() for p in found]
+    path = write_select(tmp_path, "{type: minimax}")
+    path.write_text(path.read_text().replace("  eval_every: 5\n", ""))
+    warned = [p for p in load_recipe(path).warnings if p.path == "train.eval_every"]
+    assert warned and "episode" in warned[0].message

@@ -3,7 +3,8 @@ for a target domain. `bayes` chooses before training; `reinforced` and `minimax`
 each source row per batch through per-example loss weights and learn from the target dev
 metric. See `recipe/schema_selectors.py` for the recipe side and `records.py` for the log."""
 
-from .base import FEATURE_KEY, Scope, Selector
+from .base import FEATURE_KEY, Scope, Selector, feature_key
 from .selection import ModelFeatures, Selection, build_selection
 
-__all__ = ["FEATURE_KEY", "ModelFeatures", "Scope", "Selection", "Selector", "build_selection"]
+__all__ = ["FEATURE_KEY", "ModelFeatures", "Scope", "Selection", "Selector", "build_selection",
+           "feature_key"]

@@ -20,7 +20,11 @@ import torch
 from .records import SelectionLog
 
 FEATURE_KEY = "selection.pooled"
-"""Output key of the pooled source-head features (training forward only)."""
+"""Output key prefix of the pooled features (training forward only): `selection.pooled.<node>`."""
+
+
+def feature_key(node: str) -> str:
+    return f"{FEATURE_KEY}.{node}"
 
 
 @dataclass
@@ -103,12 +107,13 @@ class Selector:
         return []
 
 
-def rl_state(outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], head: str,
+def rl_state(outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], scope: Scope,
              rows: torch.Tensor) -> torch.Tensor | None:
     """RTL's state of the chosen rows: the example's pooled features (L2-normalised), the
     model's predicted distribution and its probability of the gold label, and the example's
     loss. None when the forward gave no features (evaluation, another head's batch)."""
-    feats = outputs.get(FEATURE_KEY)
+    head = scope.head
+    feats = outputs.get(feature_key(scope.node))
     loss = outputs.get(f"{head}.loss")
     if feats is None or loss is None:
         return None

@@ -66,8 +66,13 @@ class BayesSelector(Selector):
         self.judged = len(judged)
         if len(judged) == 0:
             return None
-        if resume and self.log.path.is_file():
-            (record,) = read_log(self.log.path)[:1]
+        if resume:
+            records = read_log(self.log.path) if self.log.path.is_file() else []
+            if not records:
+                raise ValueError(f"selector {sc.name}: --resume needs the choice this run made, "
+                                 f"and {self.log.path} is missing or empty; searching again "
+                                 "would score another model (start the run afresh)")
+            record = records[0]
             chosen = np.asarray([i for i, k in zip(record["index"], record["kept"], strict=True)
                                  if k], dtype=np.int64)
             self.restored = True

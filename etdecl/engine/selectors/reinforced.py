@@ -9,9 +9,10 @@ reward less a moving-average baseline of past rewards, and one REINFORCE step ra
 log-probability of every action of the episode in proportion to it.
 
 `minimax` adds MGTL's discriminator: each step it is trained to tell the kept source rows
-(0) from recently seen target rows (1), and before that step its logit on each kept row, centred
-over the batch, is an immediate reward: a REINFORCE step right away makes the policy keep rows
-the discriminator finds target-like, while the discriminator keeps learning to tell them apart.
+(0) from recently seen target rows (1), and before that step its logit on each judged row,
+centred over the batch, is the immediate reward of keeping it (dropping earns 0): a REINFORCE
+step right away makes the policy keep rows the discriminator finds target-like and drop the
+others, while the discriminator keeps learning to tell them apart.
 
 Logged per step (metrics.jsonl, TensorBoard): `select.<name>.keep` (share of source rows kept),
 `select.<name>.prob`; at episode ends `select.<name>.reward` and `.advantage`; minimax also
@@ -26,7 +27,7 @@ from typing import Any
 
 import torch
 
-from .base import FEATURE_KEY, Scope, Selector, rl_state, state_width, step_generator
+from .base import Scope, Selector, feature_key, rl_state, state_width, step_generator
 from .learners import Discriminator, Policy
 
 
@@ -61,7 +62,7 @@ class ReinforcedSelector(Selector):
         rows = self.scope.selectable(batch)
         if not bool(rows.any()):
             return None
-        state = rl_state(outputs, batch, self.scope.head, rows)
+        state = rl_state(outputs, batch, self.scope, rows)
         if state is None:
             return None
         gen = step_generator(self.seed, step, 1_000 * self.rank + 17)
@@ -72,7 +73,7 @@ class ReinforcedSelector(Selector):
         self.rows["domain"] += self.scope.names(batch["domain"][rows])
         self.rows["prob"] += [round(float(v), 4) for v in probs]
         self.rows["kept"] += [int(a) for a in actions]
-        self.immediate(outputs, rows, state, actions, step)
+        self.immediate(outputs, rows, state, probs, actions, step)
         weights = torch.ones(len(rows))
         weights[rows] = actions
         name = self.scope.name
@@ -84,21 +85,27 @@ class ReinforcedSelector(Selector):
         """See the batch's target rows (minimax remembers them)."""
 
     def immediate(self, outputs: dict[str, torch.Tensor], rows: torch.Tensor,
-                  state: torch.Tensor, actions: torch.Tensor, step: int) -> None:
+                  state: torch.Tensor, probs: torch.Tensor, actions: torch.Tensor,
+                  step: int) -> None:
         """A per-step update (minimax's discriminator reward)."""
 
     # ── each episode ───────────────────────────────────────────────────────────────────────
 
     def on_eval(self, step: int, value: float) -> None:
-        """End the episode: reward = scale × change of the metric; one REINFORCE step."""
+        """End the episode: reward = scale × change of the metric; one REINFORCE step (after
+        the first reward, which sets the baseline)."""
         p = self.cfg.policy
         reward = advantage = None
         if self.previous is not None and self.states and value == value:  # not NaN
             reward = p.reward_scale * (value - self.previous)
-            base = self.baseline if self.baseline is not None else 0.0
-            advantage = reward - base
-            states, actions = torch.cat(self.states), torch.cat(self.actions)
-            self.policy.reinforce(states, actions, torch.full((len(actions),), advantage))
+            if self.baseline is None:
+                # the first reward (from an untrained head at step 0) is large whatever was
+                # kept: it only sets the baseline, so it does not reinforce chance
+                advantage = 0.0
+            else:
+                advantage = reward - self.baseline
+                states, actions = torch.cat(self.states), torch.cat(self.actions)
+                self.policy.reinforce(states, actions, torch.full((len(actions),), advantage))
             self.baseline = reward if self.baseline is None else (
                 p.baseline_decay * self.baseline + (1 - p.baseline_decay) * reward)
             self.rewards.append(reward)
@@ -149,21 +156,28 @@ class MinimaxSelector(ReinforcedSelector):
         self.disc = Discriminator(feature_width, d.hidden, d.lr, seed, d.memory)
 
     def observe(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> None:
-        feats = outputs.get(FEATURE_KEY)
+        feats = outputs.get(feature_key(self.scope.node))
         target = self.scope.target_rows(batch)
         if feats is not None and bool(target.any()):
             self.disc.remember(torch.nn.functional.normalize(feats[target].float(), dim=-1))
 
     def immediate(self, outputs: dict[str, torch.Tensor], rows: torch.Tensor,
-                  state: torch.Tensor, actions: torch.Tensor, step: int) -> None:
-        feats = torch.nn.functional.normalize(outputs[FEATURE_KEY][rows].float(), dim=-1)
+                  state: torch.Tensor, probs: torch.Tensor, actions: torch.Tensor,
+                  step: int) -> None:
+        """Keeping a row earns the discriminator's (batch-centred) logit that it is from the
+        target, dropping it earns 0; REINFORCE with the expected reward p·u as baseline, so
+        each row's advantage is (a − p)·u: keeping target-like rows and dropping source-like
+        ones both become likelier. Then the discriminator learns from the kept rows."""
+        feats = torch.nn.functional.normalize(
+            outputs[feature_key(self.scope.node)][rows].float(), dim=-1)
         kept = actions > 0
-        if len(self.disc.bank) and bool(kept.any()):
-            reward = self.disc.reward(feats[kept])
+        if len(self.disc.bank):
+            reward = self.disc.reward(feats)
             centred = reward - reward.mean()
-            self.policy.reinforce(state[kept], actions[kept],
-                                  self.cfg.discriminator.weight * centred)
-            self.stats[f"select.{self.scope.name}.immediate"] = float(reward.mean())
+            advantage = (actions - probs) * centred
+            self.policy.reinforce(state, actions, self.cfg.discriminator.weight * advantage)
+            if bool(kept.any()):
+                self.stats[f"select.{self.scope.name}.immediate"] = float(reward[kept].mean())
         loss = self.disc.train_step(feats[kept], step_generator(self.seed, step, 99 + self.rank))
         if loss is not None:
             self.stats[f"select.{self.scope.name}.disc_loss"] = loss

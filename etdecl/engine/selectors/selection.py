@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .base import FEATURE_KEY, Scope, Selector
+from .base import Scope, Selector, feature_key
 from .bayes import BayesSelector
 from .reinforced import MinimaxSelector, ReinforcedSelector
 
@@ -30,6 +30,11 @@ def resolve_scope(name: str, cfg: Any, recipe: Any, train_data: list[Any],
         raise ValueError(f"selector {name}: no row is of the target domain '{target}'")
     present = {int(i) for i in np.unique(ds.feature_domains()) if i >= 0}
     wanted = cfg.domains or [n for n, i in ids.items() if i in present and n != target]
+    missing = [n for n in wanted if n not in ids or ids[n] not in present]
+    if missing or not wanted:
+        raise ValueError(f"selector {name}: dataset '{source}' has no training row of "
+                         + (f"domain {', '.join(map(repr, missing))}" if missing
+                            else "a source domain") + ", so it would judge nothing")
     head = dataset_heads[source][0]
     node = graph.inputs[head][0]
     return Scope(name=name, source=source, source_id=ds.index,
@@ -53,9 +58,10 @@ class Selection:
             def hook(g: nn.Module, encoded: dict, out: dict, batch: dict) -> dict:
                 extra = previous(g, encoded, out, batch) if previous is not None else {}
                 if g.training:
-                    node = next(iter(self.nodes))
-                    if (node, "a") in encoded:
-                        extra[FEATURE_KEY] = encoded[(node, "a")].pooled.detach().float()
+                    for node in sorted(self.nodes):
+                        if (node, "a") in encoded:
+                            extra[feature_key(node)] = \
+                                encoded[(node, "a")].pooled.detach().float()
                 return extra
 
             graph.extra_forward = hook
@@ -81,9 +87,16 @@ class Selection:
                 combined = w if combined is None else combined * w
         return combined
 
-    def on_eval(self, step: int, value: float) -> None:
+    def on_eval(self, step: int, metrics: dict[str, Any], metric: str) -> None:
+        """End each selector's episode with the run's metric (`HEAD.METRIC[...]`) read on its
+        target domain's dev rows."""
+        base = metric.split("[", 1)[0]
         for s in self.selectors:
-            s.on_eval(step, value)
+            key = f"{base}[{s.scope.domain_names[s.scope.target_id]}]"
+            if key not in metrics:
+                raise ValueError(f"selector {s.scope.name}: the evaluation has no {key} (no "
+                                 "dev row of the target domain?); its reward needs it")
+            s.on_eval(step, float(metrics[key]))
             self.stats.update(getattr(s, "stats", {}))
 
     def episode_stats(self) -> dict[str, float]:
