@@ -76,8 +76,10 @@ def test_plan_trains_follows_reference_and_resumes(plan, tiny_dir, tmp_path):
     resumed = train_losses(parts)
     assert len(resumed) == 20
     # fp32 plans resume exactly; bf16 plans re-derive ColossalAI's fp32 master weights from the
-    # bf16 checkpoint (0.5.0 does not save them), so their curve resumes within bf16 rounding
-    resume_tol = 2e-3 if "bf16" in plan else 1e-5
+    # bf16 checkpoint (0.5.0 does not save them), so their curve resumes within bf16 rounding:
+    # one bf16 step is 2^-8 ≈ 3.9e-3 relative (2.09e-3 was seen on an AVX2 CPU, which emulates
+    # bf16; 2e-3 had held on CPUs with bf16 units)
+    resume_tol = 4e-3 if "bf16" in plan else 1e-5
     for a, b in zip(losses, resumed, strict=True):
         assert abs(a - b) <= resume_tol * max(1.0, abs(a)), (plan, losses, resumed)
     result = json.loads((parts / "result.json").read_text())
