@@ -40,7 +40,7 @@ from study import (  # noqa: E402
     overrides,
     plot,
     precision,
-    run_method,
+    run_all,
     summarise,
     target_rows,
     wall_line,
@@ -171,17 +171,7 @@ def main(argv: list[str] | None = None) -> int:
                              else ROOT / "docs" / "results" / "feature-tl.md")
     report.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    records, skipped = [], []
-    for target in args.targets:
-        for seed in args.seeds:
-            for name in args.methods:
-                record = run_method(name, METHODS[name], target, seed, budget, args.shared,
-                                    args.out, tuple(args.extra))
-                if record is None:
-                    if name not in skipped:
-                        skipped.append(name)
-                    continue
-                records.append(record)
+    records, skipped = run_all(METHODS, args, budget)
     if not records:
         raise SystemExit("nothing ran")
     write_report(records, args, time.perf_counter() - started, budget, report, skipped)

@@ -55,7 +55,7 @@ from study import (  # noqa: E402
     mean_std,
     metric_tables,
     plot,
-    run_method,
+    run_all,
     summarise,
     wall_line,
 )
@@ -353,18 +353,8 @@ def main(argv: list[str] | None = None) -> int:
                              else ROOT / "docs" / "results" / "instance-tl.md")
     report.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    records, skipped = [], []
-    for target in args.targets:
-        for seed in args.seeds:
-            for name in args.methods:
-                describe = selection_record if name in SELECTORS else None
-                record = run_method(name, METHODS[name], target, seed, budget, args.shared,
-                                    args.out, tuple(args.extra), describe)
-                if record is None:
-                    if name not in skipped:
-                        skipped.append(name)
-                    continue
-                records.append(record)
+    records, skipped = run_all(METHODS, args, budget,
+                               {name: selection_record for name in SELECTORS})
     if not records:
         raise SystemExit("nothing ran")
     write_report(records, args, time.perf_counter() - started, budget, report, skipped)

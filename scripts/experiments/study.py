@@ -212,6 +212,26 @@ def run_method(name: str, method: Method, target: str, seed: int, budget: Budget
 
 # ── tables and reports ───────────────────────────────────────────────────────────────────────
 
+
+def run_all(methods: dict[str, Method], args: Any, budget: Budget,
+            describe: dict[str, Callable[[Path], dict[str, Any]]] | None = None
+            ) -> tuple[list[dict], list[str]]:
+    """Every (target, seed, method) of the invocation, in that order: the records of the runs
+    and the methods skipped (recipe missing). `describe`: per method, more record fields."""
+    records: list[dict] = []
+    skipped: list[str] = []
+    for target in args.targets:
+        for seed in args.seeds:
+            for name in args.methods:
+                record = run_method(name, methods[name], target, seed, budget, args.shared,
+                                    args.out, tuple(args.extra), (describe or {}).get(name))
+                if record is None:
+                    if name not in skipped:
+                        skipped.append(name)
+                    continue
+                records.append(record)
+    return records, skipped
+
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import LossParts, Method, MethodContext, head_losses
+from .meta_teacher import pooled_and_logits
 from .prototypes import EpochPrototypes, task_typicality_scores, to_weights
 
 PREFIX = "meta_dtl."
@@ -75,11 +76,8 @@ class MetaDTL(Method):
                      batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The pooled features (detached, fp32) and the task classifier's logits, training
         only (evaluation and exports never see them)."""
-        if not graph.training or (self.node, "a") not in encoded:
-            return {}
-        pooled = encoded[(self.node, "a")].pooled
-        logits = graph.objectives["meta_task"](pooled)
-        return {PREFIX + "pooled": pooled.detach().float(), PREFIX + "task_logits": logits}
+        return pooled_and_logits(graph, encoded, self.node, "meta_task",
+                                 PREFIX + "pooled", PREFIX + "task_logits")
 
     # ── the loss ───────────────────────────────────────────────────────────────────────────
 

@@ -50,6 +50,18 @@ def domain_count(ctx: MethodContext) -> int:
     return len(domains) if domains else 0
 
 
+def pooled_and_logits(graph: nn.Module, encoded: dict, node: str, objective: str,
+                      pooled_key: str, logits_key: str) -> dict[str, torch.Tensor]:
+    """A meta method's forward hook: the node's pooled features (detached, fp32, for the
+    prototypes) and the logits of its corruption classifier `graph.objectives[objective]`
+    (gradients into the encoder); training only, so evaluation and exports never see them."""
+    if not graph.training or (node, "a") not in encoded:
+        return {}
+    pooled = encoded[(node, "a")].pooled
+    logits = graph.objectives[objective](pooled)
+    return {pooled_key: pooled.detach().float(), logits_key: logits}
+
+
 class MetaTeacher(Method):
     def __init__(self, cfg: Any, ctx: MethodContext) -> None:
         super().__init__(cfg, ctx)
@@ -83,11 +95,8 @@ class MetaTeacher(Method):
                      batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The pooled features (detached, fp32) and the domain classifier's logits, training
         only (evaluation and exports never see them)."""
-        if not graph.training or (self.node, "a") not in encoded:
-            return {}
-        pooled = encoded[(self.node, "a")].pooled
-        logits = graph.objectives["meta_domain"](pooled)
-        return {PREFIX + "pooled": pooled.detach().float(), PREFIX + "domain_logits": logits}
+        return pooled_and_logits(graph, encoded, self.node, "meta_domain",
+                                 PREFIX + "pooled", PREFIX + "domain_logits")
 
     # ── the loss ───────────────────────────────────────────────────────────────────────────
 
