@@ -7,10 +7,6 @@ fast instead of hanging on the network. Set here, at import, so subprocesses inh
 import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    # One xdist worker per core (README's test command): a second torch thread per worker would
-    # only oversubscribe the cores. Set before torch is imported; subprocesses inherit it.
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from pathlib import Path  # noqa: E402
 

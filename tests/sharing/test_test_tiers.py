@@ -21,8 +21,7 @@ def test_readme_documents_the_quick_loop_and_ci_runs_the_full_suite() -> None:
     [command] = re.findall(r"^bash scripts/install.sh && .*pytest.*$", ci, flags=re.M)
     assert command in setup  # the set-up section's command, verbatim
     pytest_args = shlex.split(command.split("-m pytest", 1)[1])
-    # the full suite (no marker or keyword selection), in one xdist worker per core
-    assert pytest_args == ["-q", "-n", "2"]
+    assert pytest_args == ["-q"]  # the full suite: no marker or keyword selection
 
 
 @pytest.mark.parametrize(("test", "marker"), [
