@@ -374,6 +374,19 @@ def write_report(records: list[dict], metas: list[dict], args: argparse.Namespac
     print(f"wrote {report} and {png}", file=sys.stderr)
 
 
+def budget_changes(items: list[str], parser: argparse.ArgumentParser) -> dict[str, int]:
+    """`--budget FIELD=N` items as Budget fields (integers only: epochs, rows, cadences)."""
+    numbers = {f for f, v in Budget.__dataclass_fields__.items() if v.type in ("int", "int | None")}
+    out: dict[str, int] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        if key not in numbers or not value.lstrip("-").isdigit():
+            parser.error(f"--budget {item}: expected FIELD=N with FIELD one of "
+                         f"{', '.join(sorted(numbers))}")
+        out[key] = int(value)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -391,9 +404,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="another override for every run, after the protocol's")
     parser.add_argument("--report", type=Path, default=None,
                         help="default docs/results/meta.md (--quick: in --out)")
+    parser.add_argument("--budget", dest="budget", action="append", default=[],
+                        metavar="FIELD=N", help="change one number of the protocol's budget "
+                        "(e.g. meta_epochs=1); the report states the budget it ran")
     args = parser.parse_args(argv)
     budget = QUICK if args.quick else Budget()
-    budget = Budget(**{**budget.__dict__, "extra": tuple(args.extra)})
+    budget = Budget(**{**budget.__dict__, "extra": tuple(args.extra),
+                       **budget_changes(args.budget, parser)})
     fractions = args.fractions or (QUICK_FRACTIONS if args.quick else FRACTIONS)
     if args.quick:
         args.genres, args.seeds = args.genres[:1], args.seeds[:1]

@@ -130,3 +130,14 @@ def test_quick_runs_end_to_end(tmp_path):
         key = "loss.corruption"
         assert any(key in json.loads(x) for x in (learner / "metrics.jsonl").read_text()
                    .splitlines())
+
+
+def test_budget_changes_name_integer_fields_and_refuse_others() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    assert meta.budget_changes(["meta_epochs=1", "target_dev_rows=500"], parser) == {
+        "meta_epochs": 1, "target_dev_rows": 500}
+    for bad in ("meta_epoch=1", "meta_epochs=one", "extra=3"):
+        with pytest.raises(SystemExit):
+            meta.budget_changes([bad], parser)
