@@ -287,6 +287,14 @@ def write_report(records: list[dict], args: argparse.Namespace, wall: float, bud
         "Table 8 run's wall times (the script's docstring).",
         "",
     ]
+    full = len(DOMAINS) * len(METHODS) * 3
+    if len(targets) < len(DOMAINS) or len(args.seeds) < 3 or len(methods) < len(METHODS):
+        per = statistics.fmean(r["wall_s"] for r in records)
+        lines += [f"Scaled for this invocation: {len(targets)} of the {len(DOMAINS)} target "
+                  f"domains ({', '.join(targets)}), {len(args.seeds)} seed(s), {len(methods)} "
+                  f"of the {len(METHODS)} methods. A training took {per:.0f} s on average "
+                  f"here ({study.precision()}), so the full {full} would take about "
+                  f"{full * per / 60:.0f} min.", ""]
     if args.extra:
         lines += ["Changed for every run, after the budget above: "
                   + ", ".join(f"`{x}`" for x in args.extra) + ".", ""]
