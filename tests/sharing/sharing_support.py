@@ -17,8 +17,8 @@ from training_support import (  # noqa: E402  (re-exported for the sharing tests
     write_jsonl,
 )
 
-__all__ = ["ROOT", "TINY_RECIPE", "cli", "run_cli", "run_together", "synthetic_rows",
-           "tiny_recipe", "write_jsonl"]
+__all__ = ["ROOT", "TINY_RECIPE", "cli", "run_cli", "run_in_one_process", "run_together",
+           "synthetic_rows", "tiny_recipe", "write_jsonl"]
 
 ETDECL = [sys.executable, "-m", "etdecl.cli"]
 
@@ -56,6 +56,26 @@ def run_together(runs: list[tuple[str, ...]], cwd: Path, cache: Path | None = No
         done.append(subprocess.CompletedProcess([*ETDECL, *args], proc.returncode, stdout,
                                                 stderr))
     return done
+
+
+def run_in_one_process(runs: list[tuple[str, ...]], cwd: Path, cache: Path | None = None,
+                       timeout: float = 900) -> list[subprocess.CompletedProcess]:
+    """Several CLI runs one after another in one subprocess (`cli_in_one_process.py`): the
+    training stack is imported once. For one-process runs; each still gets its own run."""
+    import json
+
+    results = cwd / "in-one-process.jsonl"
+    script = Path(__file__).with_name("cli_in_one_process.py")
+    proc = subprocess.run([sys.executable, str(script), str(results)], cwd=cwd,
+                          env=cli_env(cache), text=True, capture_output=True, timeout=timeout,
+                          input=json.dumps([list(a) for a in runs]))
+    done = [json.loads(line) for line in results.read_text().splitlines()] \
+        if results.is_file() else []
+    if len(done) < len(runs):  # the interpreter itself failed: say so for every missing run
+        done += [{"args": list(a), "returncode": proc.returncode or 1, "stdout": proc.stdout,
+                  "stderr": proc.stderr} for a in runs[len(done):]]
+    return [subprocess.CompletedProcess([*ETDECL, *d["args"]], d["returncode"], d["stdout"],
+                                        d["stderr"]) for d in done]
 
 
 def tiny_recipe(folder: Path, epochs: int = 1, dropout: float = 0.1, n_train: int = 320,

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from sharing_support import ROOT, run_together, synthetic_rows, write_jsonl
+from sharing_support import ROOT, run_in_one_process, run_together, synthetic_rows, write_jsonl
 from task_rows import span_rows, tag_rows
 
 from etdecl.recipe.datasets import dataset_heads, datasets
@@ -116,8 +116,8 @@ def _processes(name: str) -> int:
 
 @pytest.mark.parametrize("nproc", [1, pytest.param(2, marks=pytest.mark.dist)])
 def test_children_on_own_data_train(nproc: int, tmp_path: Path, token_cache: Path) -> None:
-    """Two steps each, the runs of one process count started together (most of a run is
-    interpreter and torch start-up)."""
+    """Two steps each: the one-process runs one after another in one interpreter, the
+    two-process runs started together (most of a run is interpreter and torch start-up)."""
     names = [n for n in SHIPPED if _processes(n) == nproc]
     assert names, f"no gallery recipe for {nproc} process(es)"
     runs = [(str(own_data_child(n, tmp_path / n)[0]), "--nproc", str(nproc)) for n in names]
@@ -128,4 +128,9 @@ def test_children_on_own_data_train(nproc: int, tmp_path: Path, token_cache: Pat
 
 
 def run_together_in(runs: list[tuple[str, ...]], cwd: Path, cache: Path) -> list:
-    return run_together([("train", *args) for args in runs], cwd=cwd, cache=cache, timeout=900)
+    """One-process runs one after another in one interpreter (most of a run is importing the
+    training stack); several-process runs as separate CLI processes started together."""
+    trains = [("train", *args) for args in runs]
+    if all(args[-1] == "1" for args in runs):
+        return run_in_one_process(trains, cwd=cwd, cache=cache, timeout=1800)
+    return run_together(trains, cwd=cwd, cache=cache, timeout=900)
