@@ -210,9 +210,6 @@ def run_method(name: str, method: Method, target: str, seed: int, budget: Budget
     return record
 
 
-# ── tables and reports ───────────────────────────────────────────────────────────────────────
-
-
 def run_all(methods: dict[str, Method], args: Any, budget: Budget,
             describe: dict[str, Callable[[Path], dict[str, Any]]] | None = None
             ) -> tuple[list[dict], list[str]]:
@@ -231,6 +228,9 @@ def run_all(methods: dict[str, Method], args: Any, budget: Budget,
                     continue
                 records.append(record)
     return records, skipped
+
+
+# ── tables and reports ───────────────────────────────────────────────────────────────────────
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0

@@ -3,6 +3,7 @@ the tiny-model recipe and synthetic data of tests/training."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -62,8 +63,6 @@ def run_in_one_process(runs: list[tuple[str, ...]], cwd: Path, cache: Path | Non
                        timeout: float = 900) -> list[subprocess.CompletedProcess]:
     """Several CLI runs one after another in one subprocess (`cli_in_one_process.py`): the
     training stack is imported once. For one-process runs; each still gets its own run."""
-    import json
-
     results = cwd / "in-one-process.jsonl"
     script = Path(__file__).with_name("cli_in_one_process.py")
     proc = subprocess.run([sys.executable, str(script), str(results)], cwd=cwd,

@@ -121,16 +121,16 @@ def test_children_on_own_data_train(nproc: int, tmp_path: Path, token_cache: Pat
     names = [n for n in SHIPPED if _processes(n) == nproc]
     assert names, f"no gallery recipe for {nproc} process(es)"
     runs = [(str(own_data_child(n, tmp_path / n)[0]), "--nproc", str(nproc)) for n in names]
-    for name, done in zip(names, run_together_in(runs, tmp_path, token_cache), strict=True):
+    for name, done in zip(names, run_together_in(runs, nproc, tmp_path, token_cache), strict=True):
         assert done.returncode == 0, f"{name}:\n{done.stdout[-2000:]}{done.stderr[-4000:]}"
         result = json.loads((tmp_path / "runs" / f"own-{name}" / "result.json").read_text())
         assert result["outcome"] == "done", name
 
 
-def run_together_in(runs: list[tuple[str, ...]], cwd: Path, cache: Path) -> list:
+def run_together_in(runs: list[tuple[str, ...]], nproc: int, cwd: Path, cache: Path) -> list:
     """One-process runs one after another in one interpreter (most of a run is importing the
     training stack); several-process runs as separate CLI processes started together."""
     trains = [("train", *args) for args in runs]
-    if all(args[-1] == "1" for args in runs):
+    if nproc == 1:
         return run_in_one_process(trains, cwd=cwd, cache=cache, timeout=1800)
     return run_together(trains, cwd=cwd, cache=cache, timeout=900)
