@@ -209,6 +209,42 @@ def teacher_cache_table(loaded: LoadedRecipe, rows: int, console: Console) -> Ta
     return table
 
 
+def _held(n: int, share: float) -> int:
+    """Rows an AdaBERT search holds out of n (as `data/held_out.split_rows`)."""
+    return min(n - 1, max(1, int(round(share * n)))) if share else 0
+
+
+def adabert_tables(model: nn.Module, recipe: Any, seq_len: int, console: Console) -> list:
+    """Per adabert encoder: its cells (derived: node by node) with the ops' parameters and
+    FLOPs per example at the typical length; searching: the candidate ops."""
+    from .components.adabert import AdaBERTCells
+    from .recipe.adabert_space import describe
+
+    tables = []
+    for name, enc in model.encoders.items():
+        if not isinstance(enc, AdaBERTCells):
+            continue
+        params, macs = enc.cell_cost()
+        flops = 2 * macs * seq_len
+        rows = [("cells", f"{enc.num_cells} × {enc.nodes} nodes, hidden {enc.hidden_size}, "
+                          f"pooling {enc.pooling}")]
+        if enc.genotype is not None:
+            for line in describe(enc.genotype):
+                rows.append(("node", line))
+            rows.append(("cells' ops", f"{params:,} parameters, {flops / 1e6:.2f} MFLOPs per "
+                                       f"example at {seq_len} tokens"))
+        else:
+            rows.append(("searching", f"every edge mixes {', '.join(enc.ops)} (Gumbel-softmax "
+                                      f"{recipe.method.temperature.start} → "
+                                      f"{recipe.method.temperature.end})"
+                         if recipe.method.type == "adabert" else "no architecture"))
+            rows.append(("all candidates", f"{params:,} parameters, {flops / 1e6:.2f} MFLOPs "
+                                           f"per example at {seq_len} tokens"))
+        rows.append(("encoder in all", f"{_params(enc):,} parameters (with embeddings)"))
+        tables.append(key_value_table(console, f"adabert encoder {name}", rows))
+    return tables
+
+
 def print_plan(loaded: LoadedRecipe, world_size: int, console: Console) -> None:
     from .compile import compile_recipe
     from .data.examples import load_splits
@@ -265,7 +301,9 @@ def print_plan(loaded: LoadedRecipe, world_size: int, console: Console) -> None:
     dp, micro, micro_batch, zero = b.dp, b.micro, b.micro_batch, b.zero
     lengths = np.concatenate([f.feats.lengths() for *_, f in train_sets])
     seq_len = typical_length(lengths, micro_batch, recipe.data.max_length)
-    steps_per_epoch = sum(len(f.feats) // t.batch_size for *_, f in train_sets)
+    share = getattr(recipe.method, "arch_share", 0.0)  # AdaBERT's held-out rows
+    steps_per_epoch = sum((len(f.feats) - _held(len(f.feats), share)) // t.batch_size
+                          for *_, f in train_sets)
     total_steps = steps_per_epoch * t.epochs
     if t.max_steps:
         total_steps = min(total_steps, t.max_steps)
@@ -288,10 +326,17 @@ def print_plan(loaded: LoadedRecipe, world_size: int, console: Console) -> None:
                        else "at epoch end"),
         ("fingerprint", loaded.fingerprint),
     ]
+    if share:
+        held = sum(_held(len(f.feats), share) for *_, f in train_sets)
+        rows.insert(-1, ("architecture steps", f"one before every weight step, on {held} "
+                                               f"held-out rows ({share:.0%} of the training "
+                                               "rows, seeded; the weights never see them)"))
     split = tp_split_weights(p.tp)
     if split:
         rows.append(("tp splits", "; ".join(split)))
     console.print(key_value_table(console, "plan", rows), soft_wrap=False)
+    for table in adabert_tables(model, recipe, seq_len, console):
+        console.print(table, soft_wrap=False)
     cache = teacher_cache_table(loaded, sum(len(f.feats) for *_, f in train_sets), console)
     if cache is not None:
         console.print(cache, soft_wrap=False)

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ..recipe.aliases import resolve_model
+from .adabert import AdaBERTCells
 from .outputs import EncoderOutput, masked_mean
 from .registry import Registry
 from .small_encoders import BiLSTM, TextCNN, make_embedding
@@ -204,3 +205,21 @@ def build_textcnn(cfg, base: Path, tokenizer=None) -> TextCNN:
 def build_bilstm(cfg, base: Path, tokenizer=None) -> BiLSTM:
     return BiLSTM(_embedding(cfg, base, tokenizer), cfg.hidden, cfg.layers, cfg.dropout,
                   cfg.pooling)
+
+
+@ENCODERS.register("adabert")
+def build_adabert(cfg, base: Path, tokenizer=None) -> AdaBERTCells:
+    """Searched cells (no `architecture`), or the derived ones: inline, or a search run's
+    `architecture.yaml` (relative to `base`, the recipe's folder)."""
+    from ..recipe.adabert_space import as_genotype, check_genotype, load_architecture
+
+    genotype = None
+    if isinstance(cfg.architecture, str):
+        path = Path(cfg.architecture).expanduser()
+        genotype = load_architecture(path if path.is_absolute() else base / path)
+    elif cfg.architecture is not None:
+        genotype = as_genotype(cfg.architecture)
+    if genotype is not None:
+        check_genotype(genotype)
+    return AdaBERTCells(_embedding(cfg, base, tokenizer), cfg.cells, cfg.nodes, cfg.hidden,
+                        list(cfg.ops), cfg.dropout, cfg.pooling, genotype)

@@ -7,6 +7,7 @@ from typing import Any
 
 from torch import nn
 
+from ..components.adabert import ARCH_PARAM
 from ..components.encoders import HFTextEncoder
 
 
@@ -37,8 +38,8 @@ def param_groups(model: nn.Module, recipe: Any) -> list[dict]:
     scales = _lr_scale(model, recipe)
     groups: dict[tuple[float, bool], list] = {}
     for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
+        if not p.requires_grad or name.rsplit(".", 1)[-1] == ARCH_PARAM:
+            continue  # AdaBERT's architecture weights: the method's own optimizer
         key = (round(scales.get(name, 1.0), 12), no_decay(name))
         groups.setdefault(key, []).append(p)
     return [{"params": ps, "weight_decay": 0.0 if nd else t.weight_decay,

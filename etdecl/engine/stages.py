@@ -6,9 +6,10 @@ data as `train.datasets`; its `method` (the whole section, e.g. MetaFT's `meta_t
 then a `supervised` one); every teacher's `objectives` when it lists objectives (`{}` for a
 teacher it does not list); `method.hard`; `encoders.<e>.freeze_layers` from `freeze`;
 `train.unfreeze`; and, after the first stage, `train.init_from` = the previous stage's folder
-with `train.init_checkpoint` = the stage's `start`. Workers re-load the recipe from its file
-with these overrides, exactly as for an unstaged run, so every stage's run directory holds a
-resolved recipe that trains on its own.
+with `train.init_checkpoint` = the stage's `start` (`start: derived`: no weights, the previous
+stage's AdaBERT architecture instead, as `encoders.<e>.architecture`). Workers re-load the
+recipe from its file with these overrides, exactly as for an unstaged run, so every stage's run
+directory holds a resolved recipe that trains on its own.
 
 The top-level run directory gets the resolved recipe, `stages.json` (per stage: name, status,
 run dir, best metric, steps, wall time), summary.md, and result.json (the last stage's, with
@@ -72,9 +73,30 @@ def stage_overrides(loaded: Any, k: int, previous: Path | None) -> list[str]:
         out.append(f"encoders.{enc}.freeze_layers={n}")
     if "unfreeze" in stage.model_fields_set:
         out.append(f"train.unfreeze={stage.unfreeze}")
-    if previous is not None:
+    if previous is not None and stage.start == "derived":
+        out.extend(_derived(recipe, previous))
+    elif previous is not None:
         out.append(f"train.init_from={json.dumps(str(previous.resolve()))}")
         out.append(f"train.init_checkpoint={stage.start}")
+    return out
+
+
+def _derived(recipe: Any, previous: Path) -> list[str]:
+    """`start: derived`: every searched encoder takes the search stage's architecture, inline
+    once the search has written it (so the stage's resolved recipe and its exported bundles
+    stand alone), else as the file's path (checked before the search runs: a warning)."""
+    from ..recipe.adabert_space import ARCHITECTURE_FILE, load_architecture
+    from ..recipe.check_adabert import searched_encoders
+
+    out = []
+    path = (previous / ARCHITECTURE_FILE).resolve()
+    for enc in searched_encoders(recipe):
+        if path.is_file():
+            genotype = load_architecture(path, enc)
+            value = [[{"input": i, "op": op} for i, op in node] for node in genotype]
+            out.append(f"encoders.{enc}.architecture={json.dumps(value)}")
+        else:
+            out.append(f"encoders.{enc}.architecture={json.dumps(str(path))}")
     return out
 
 
@@ -183,6 +205,8 @@ def run_stages(loaded: Any, nproc: int = 1, resume: bool = False, run_dir: Path 
         left = None if stop_after is None else stop_after - used
         if left is not None and left <= 0:
             break
+        if stage.start == "derived":  # the search has written its architecture by now
+            per_stage[k] = loaded.overrides + stage_overrides(loaded, k, dirs[k - 1])
         stage_loaded = load_recipe(loaded.file, per_stage[k])
         again = resume and (sdir / "checkpoints" / "last").is_file()
         _say(f"stage {k + 1}/{n} {stage.name}" + (" (resumed)" if again else ""))

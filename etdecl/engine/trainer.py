@@ -17,6 +17,7 @@ Raises:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -29,10 +30,12 @@ from rich.console import Console
 
 from ..compile import compile_recipe
 from ..consoles import make_console
+from ..data.held_out import HeldOut, hold_out
 from ..data.tokens import TrainBatches, eval_batches
 from ..recipe.datasets import metric_key
 from ..recipe.errors import Problem, RecipeError
 from ..recipe.loaded import LoadedRecipe
+from ..recipe.schema_teachers import DISTILLING
 from ..recipe.world import check_world
 from ..tables import key_value_table
 from .checkpoint import Checkpointer, ResumeError
@@ -111,6 +114,7 @@ class Trainer:
             {h: c.weight for h, c in self.recipe.heads.items()},
             self.data.sizes(), self.recipe,
             train_data=self.data.train, graph=model, loaded=self.loaded,
+            run_dir=self.run_dir, is_main=self.is_main,
         )
         self.method = METHODS[self.recipe.method.type](self.recipe.method, ctx)
         for name, module in self.method.extra_modules().items():
@@ -142,6 +146,11 @@ class Trainer:
             t.epochs, t.mixing, t.mixing_temperature, t.batching, t.bucket_window, t.sampling,
             rows=self._selected_rows(batched, barrier),
         )
+        self.held: HeldOut | None = None
+        share = self.method.held_out_share()
+        if share:  # a bilevel method (AdaBERT): its outer steps read rows the weights never do
+            kept, held = hold_out(self.batches, share, t.seed)
+            self.batches = dataclasses.replace(self.batches, rows=kept)
         if self.batches.steps_per_epoch == 0:
             n = max(len(d.feats) for d in batched)
             raise RecipeError([Problem(
@@ -149,6 +158,14 @@ class Trainer:
                 loc=self.loaded.where("train", "batch_size"), path="train.batch_size")])
         total = self.batches.steps_per_epoch * t.epochs
         self.total_steps = min(total, t.max_steps) if t.max_steps else total
+        if share:
+            try:
+                self.held = HeldOut(self.batches, held, self.total_steps)
+                self.method.held_rows = len(self.held)
+            except ValueError as err:
+                raise RecipeError([Problem(str(err), loc=self.loaded.where(
+                    "method", "arch_share"), path="method.arch_share",
+                    hint="raise arch_share or lower train.batch_size")]) from err
         if self.recipe.parallel.gradient_checkpointing:
             for encoder in model.hf_encoders().values():
                 encoder.backbone.gradient_checkpointing_enable(
@@ -215,7 +232,7 @@ class Trainer:
         if reason is None and self.selection is not None:
             reason = ("instance selectors read each row's features inside the forward and "
                       "drop rows by the data, which torch.compile would retrace")
-        if reason is None and self.recipe.method.type == "distill":
+        if reason is None and self.recipe.method.type in DISTILLING:
             reason = ("distillation runs its teachers (or reads their cached outputs) inside "
                       "the forward, which torch.compile would not trace")
         if reason is not None:
@@ -265,6 +282,9 @@ class Trainer:
         self.model.train()
         self.compiled.model.progress = self.step / max(1, self.total_steps)  # DANN schedules
         self._step_parts: dict[str, float] = {}
+        self.method.on_step_start(self.step, self.total_steps)
+        if self.held is not None:
+            self._outer_step()
         if self.strategy.pipeline:
             out = self.booster.execute_pipeline(
                 iter(micro_batches), self.model, self.criterion, self.optimizer, return_loss=True
@@ -294,6 +314,21 @@ class Trainer:
         self.scheduler.step()
         self.method.on_step_end(self.step + 1)
         return total if self.strategy.reports else torch.zeros(())
+
+    def _outer_step(self) -> None:
+        """A bilevel method's outer step on this step's held-out batch (before the weight
+        step); the weights' gradients it leaves are cleared. DDP averages the outer
+        parameters' gradients over the processes in the same backward."""
+        assert self.held is not None
+        micro = self.held.micro_batches(self.step)
+        self.method.outer_zero_grad()
+        for batch in micro:
+            parts = self.method.outer_loss(self._forward(batch), batch)
+            (parts.total / len(micro)).backward()
+            for k, v in parts.parts.items():
+                self._step_parts[k] = self._step_parts.get(k, 0.0) + float(v) / len(micro)
+        self.method.outer_step()
+        self.optimizer.zero_grad()
 
     def _forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The model's forward in the plan's precision context (bf16 autocast on ddp)."""
@@ -441,6 +476,7 @@ class Trainer:
                         break
                 if outcome == "stopped":
                     break
+        self.method.on_train_end()
         self.elapsed = time.perf_counter() - started
         self.steps_run = self.step - start_step
         return outcome

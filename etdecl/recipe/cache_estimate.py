@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .layer_maps import resolve_layer_map
+from .schema_teachers import DISTILLING
 
 ITEMSIZE = {"float16": 2, "float32": 4}
 
@@ -58,7 +59,7 @@ def teacher_cache_estimate(loaded: Any, rows: int) -> list[CacheEntry]:
     from .teacherinfo import TeacherSourceError, teacher_encoder
 
     r = loaded.recipe
-    if r.method.type != "distill" or not r.method.cache:
+    if r.method.type not in DISTILLING or not r.method.cache:
         return []
     tokens = r.data.max_length
     found: dict[str, dict[str, Any]] = {name: {} for name in r.teachers}

@@ -188,6 +188,7 @@ def _tp_divides(lr: LoadedRecipe, name: str, shape: EncoderShape, tp: int) -> It
 
 
 from . import (  # noqa: E402,F401  (register checks)
+    check_adabert,
     check_attention,
     check_datasets,
     check_domains,

@@ -10,6 +10,7 @@ from .check import _at_key, _err, check
 from .datasets import DatasetView, dataset_heads, datasets
 from .errors import Problem, did_you_mean, one_of
 from .loaded import LoadedRecipe
+from .schema_teachers import DISTILLING
 
 
 def default_source(names: list[str]) -> str | None:
@@ -107,7 +108,7 @@ def selectors_fit_the_plan(lr: LoadedRecipe) -> Iterator[Problem]:
                    "loss inside one forward; pipeline and tensor plans split it",
                    found=f"parallel.{key}: {getattr(par, key)}", hint="use plugin ddp or zero")
     first = next(iter(recipe.selectors))
-    if recipe.method.type == "distill":
+    if recipe.method.type in DISTILLING:
         yield _err(lr, ("method", "type"), "instance selectors weigh the task loss's rows, but "
                    "distillation's teacher objectives would still train on the rows they drop",
                    hint="select with method: supervised (or meta_teacher)")

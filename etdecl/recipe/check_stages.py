@@ -14,6 +14,7 @@ from .check import _at_key, _err, check
 from .datasets import datasets
 from .errors import Problem, did_you_mean, one_of
 from .loaded import LoadedRecipe
+from .schema_teachers import DISTILLING
 
 
 def _names(lr: LoadedRecipe, path: tuple, given: list[str], known: list[str],
@@ -77,10 +78,10 @@ def stages_fit_the_recipe(lr: LoadedRecipe) -> Iterator[Problem]:
                 yield _at_key(lr, (*at, "freeze", enc), f"encoder '{enc}' is a {cfg.type} "
                               "encoder; freezing layers applies to hf encoders")
         method = stage.method if stage.method is not None else recipe.method
-        if stage.method is not None and method.type == "distill" and not recipe.teachers:
+        if stage.method is not None and method.type in DISTILLING and not recipe.teachers:
             yield _err(lr, (*at, "method", "type"), f"stage '{stage.name}' distils, but no "
                        "teacher is declared", hint="declare them under `teachers:`")
-        if stage.hard is not None and method.type != "distill":
+        if stage.hard is not None and method.type not in DISTILLING:
             own = " (the stage's own)" if stage.method is not None else ""
             yield _err(lr, (*at, "hard"), "a stage's 'hard' weight needs method: distill",
                        found=f"method: {method.type}{own}")

@@ -19,6 +19,7 @@ from .errors import Problem, did_you_mean, one_of
 from .layer_maps import pair_problems
 from .loaded import LoadedRecipe
 from .modelinfo import EncoderShape, encoder_shape, source_shape
+from .schema_teachers import DISTILLING
 from .teacherinfo import (
     EncoderInfo,
     TeacherInfo,
@@ -137,8 +138,8 @@ def method_fits_the_teachers(lr: LoadedRecipe) -> Iterator[Problem]:
     MetaKD's weighting and meta-teacher need domains."""
     r = lr.recipe
     method = r.method
-    if method.type == "distill" and not r.teachers:
-        yield _err(lr, ("method", "type"), "method 'distill' needs teachers to learn from",
+    if method.type in DISTILLING and not r.teachers:
+        yield _err(lr, ("method", "type"), f"method '{method.type}' needs teachers to learn from",
                    hint="declare them under `teachers:` (a finished run: source: runs/NAME)")
     taught = [n for n, t in r.teachers.items() if t.objectives.names() or any(
         (s.objectives or {}).get(n) is not None and s.objectives[n].names() for s in r.stages)]
@@ -151,7 +152,7 @@ def method_fits_the_teachers(lr: LoadedRecipe) -> Iterator[Problem]:
                       "parallelism (the teacher runs whole beside the student)",
                       found=f"parallel.{which} {getattr(r.parallel, which)}",
                       hint="use plugin 'ddp' or 'zero' (tp 1, pp 1)")
-    if method.type == "distill" and method.weighting == "domain_expertise":
+    if method.type in DISTILLING and method.weighting == "domain_expertise":
         at = ("method", "weighting")
         if not _has_domains(lr):
             yield _err(lr, at, "domain_expertise weights each example by its domain, but no "

@@ -11,6 +11,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
+from .adabert_space import OPS
 from .registry import ENCODER_TYPES, HEAD_TYPES
 from .section import Name, Section
 
@@ -105,6 +106,43 @@ class BiLSTMEncoder(_SmallEncoder):
     """Stacked LSTM layers."""
     pooling: Literal["mean", "max"] = "mean"
     """How the states become one vector per example."""
+
+
+AdaBERTOp = Literal[OPS]  # type: ignore[valid-type]
+
+
+class AdaBERTEdge(Section):
+    """One kept edge of a derived AdaBERT node."""
+
+    input: Annotated[int, Field(ge=0)]
+    """0, 1: the cell's inputs (cells k − 2, k − 1); 2 + i: node i of the cell."""
+    op: AdaBERTOp
+    """The operation on this edge."""
+
+
+@ENCODER_TYPES.register
+class AdaBERTEncoder(_SmallEncoder):
+    """AdaBERT (Chen et al. 2020): K cells over word-piece embeddings, each a small DAG whose
+    edges choose among convolutions, dilated convolutions, pooling, identity and zero. Without
+    `architecture` the cells are searched (`method: adabert`); with it, the derived cells are
+    built and trained (e.g. a later stage with `start: derived`)."""
+
+    type: Literal["adabert"]
+    cells: Annotated[int, Field(ge=1)] = 3
+    """K: cells stacked; cell k reads the outputs of cells k − 1 and k − 2."""
+    nodes: Annotated[int, Field(ge=1)] = 3
+    """Intermediate nodes per cell; node j reads the cell's two inputs and nodes 0..j − 1."""
+    hidden: Annotated[int, Field(ge=1)] = 128
+    """Width of every cell (the embeddings are projected to it)."""
+    ops: Annotated[list[AdaBERTOp], Field(min_length=2)] = list(OPS)
+    """Candidate operations of every edge while searching."""
+    pooling: Literal["mean", "max"] = "mean"
+    """How the last cell's tokens become one vector per example."""
+    architecture: str | Annotated[list[Annotated[list[AdaBERTEdge], Field(min_length=1)]],
+                                  Field(min_length=1)] | None = None
+    """The derived cells: per node, its edges `{input, op}` (inputs 0, 1: the cell's inputs;
+    2 + i: node i), or a search run's `architecture.yaml` (a path relative to the recipe).
+    None: search them."""
 
 
 # ── heads (tasks) ────────────────────────────────────────────────────────────────────────────

@@ -150,6 +150,42 @@ class DistillMethod(Section):
     cache folder (`$ETDECL_CACHE`, else `~/.cache/etdecl`)."""
 
 
+class Temperature(Section):
+    """The Gumbel-softmax temperature, annealed geometrically from `start` to `end` over the
+    training's steps."""
+
+    start: Annotated[float, Field(gt=0.0)] = 1.0
+    end: Annotated[float, Field(gt=0.0)] = 0.1
+
+
+@METHOD_TYPES.register
+class AdaBERTMethod(DistillMethod):
+    """AdaBERT's search (Chen et al. 2020): the `adabert` encoder's cells are searched under
+    distillation. The weights learn from `distill`'s loss (task + what the teachers teach) on
+    the training rows; the architecture weights, in turn, learn from the same loss plus
+    `efficiency` × the expected cost of the ops on a held-out share of them (first-order
+    DARTS, one architecture step before every weight step). The derived architecture is
+    written to the run directory's `architecture.yaml` at every evaluation."""
+
+    type: Literal["adabert"]  # type: ignore[assignment]
+    efficiency: Annotated[float, Field(ge=0.0)] = 0.05
+    """β: weight of the efficiency loss (the ops' expected parameters and MACs, 0..1)."""
+    arch_lr: Annotated[float, Field(gt=0.0, le=1.0)] = 3.0e-3
+    """Learning rate of the architecture weights' Adam."""
+    arch_weight_decay: Annotated[float, Field(ge=0.0)] = 1.0e-3
+    arch_share: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2
+    """Share of the training rows held out for the architecture steps (seeded; the weights
+    never train on them)."""
+    temperature: Temperature = Temperature()
+    """Gumbel-softmax temperature: high mixes the ops evenly, low picks one."""
+    top_k: Annotated[int, Field(ge=1)] = 2
+    """Edges each derived node keeps (those whose best non-zero op weighs most)."""
+
+
+DISTILLING = ("distill", "adabert")
+"""The methods that run the teachers of `teachers:`."""
+
+
 @METHOD_TYPES.register
 class MetaTeacherMethod(Section):
     """MetaKD's meta-teacher (Pan et al. 2021, after MetaFT): trained over every domain, each
@@ -215,5 +251,7 @@ class Stage(Section):
     unfreeze: Literal["none", "gradual"] = "none"
     """`gradual`: the student encoders' layers start frozen but the top one and thaw one more
     from the top at equal intervals of the stage (embeddings last), as XtremeDistil does."""
-    start: Literal["last", "best"] = "last"
-    """Which checkpoint of the previous stage this one starts from."""
+    start: Literal["last", "best", "derived"] = "last"
+    """Which checkpoint of the previous stage this one starts from; `derived`: none, the
+    previous stage was an AdaBERT search and its derived cells train from scratch (its
+    `architecture.yaml` becomes every searched encoder's `architecture`)."""

@@ -44,6 +44,10 @@ class MethodContext:
     selection: Any = None
     """The run's instance selectors (`engine/selectors`), whose per-row keep weights multiply
     the method's example weights in `head_losses`; None without `selectors:`."""
+    run_dir: Any = None
+    """The run directory (a method may write files there, e.g. AdaBERT's architecture)."""
+    is_main: bool = True
+    """Whether this process is rank 0 (the one that writes files)."""
 
 
 class Method:
@@ -76,8 +80,32 @@ class Method:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
 
+    def on_step_start(self, step: int, total: int) -> None:
+        """Before step `step` (0-based) of `total`: e.g. anneal a temperature."""
+
     def on_step_end(self, step: int) -> None:
         pass
+
+    # ── bilevel methods (AdaBERT): a second set of parameters, stepped on held-out rows ──
+
+    def held_out_share(self) -> float:
+        """Share of the training rows the trainer holds out of the weights' batches and
+        gives to `outer_loss` instead, one batch before every weight step (0: none)."""
+        return 0.0
+
+    def outer_loss(self, outputs: dict[str, torch.Tensor],
+                   batch: dict[str, torch.Tensor]) -> LossParts:
+        """The loss of a held-out batch, which `outer_step` descends."""
+        return self.loss(outputs, batch)
+
+    def outer_zero_grad(self) -> None:
+        """Clear the outer parameters' gradients (the weight step leaves some there)."""
+
+    def outer_step(self) -> None:
+        """Step the outer parameters with the gradients of `outer_loss`."""
+
+    def on_train_end(self) -> None:
+        """After the last step of this launch (finished or stopped)."""
 
     def on_epoch_end(self, epoch: int) -> None:
         """Called after the last step of each epoch (`epoch`: the number of finished epochs),
