@@ -66,6 +66,8 @@ def data_path(loc: tuple, data: Any) -> tuple[PathKey, bool]:
         elif isinstance(node, list) and isinstance(part, int):
             out.append(part)
             node = node[part] if part < len(node) else None
+        elif isinstance(node, list) and isinstance(part, str):
+            continue  # a union member's tag (`list[...]`, `str`) over a list value
         else:
             break
     return tuple(out), on_key
@@ -201,9 +203,13 @@ def check_structure(tree: Tree) -> tuple[Recipe | None, list[Problem], list[Stru
         groups.setdefault(data_path(e["loc"], tree.data), []).append(e)
     problems: list[Problem] = []
     errors: list[StructuralError] = []
+    deeper = {p[:k] for p, _ in groups for k in range(len(p))}
     for (path, on_key), errs in groups.items():
         errors.extend(StructuralError(path, e["type"], on_key) for e in errs)
         typed = [e for e in errs if _type_word(e["type"])]
+        if path in deeper and typed:  # a union member that took the value failed inside it:
+            errs = [e for e in errs if e not in typed]  # say that, not "wrong type" here
+            typed = []
         if len(typed) > 1:  # one error per member of a union: say it once, listing them all
             problems.append(_wrong_type(typed, path, tree))
             errs = [e for e in errs if e not in typed]

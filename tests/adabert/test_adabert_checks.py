@@ -105,3 +105,16 @@ def test_derived_start_must_follow_a_search_stage(folder: Path) -> None:
     problems = [p for p in problems_of(path) if p.path == "stages[0].start"]
     assert len(problems) == 1 and "the stage before must search" in problems[0].message
     assert METHOD  # the default search method of these recipes
+
+
+def test_an_op_typo_is_located_at_the_op_alone(folder: Path) -> None:
+    """The union `architecture: <file> | [[edge]]` reports the list's own error, not also
+    'expected a string'."""
+    arch = "\n      - [{input: 0, op: cnn3}]\n      - [{input: 1, op: cnn9}]"
+    path = recipe(folder, method="{type: distill, cache: false}", architecture=arch)
+    (p,) = problems_of(path)
+    assert p.path == "encoders.student.architecture[1][0].op"
+    assert "did you mean 'cnn7'" in p.render()
+    line = line_of(path, "cnn9")
+    assert (p.loc.line, p.loc.col) == (line, path.read_text().splitlines()[line - 1].index(
+        "cnn9") + 1)

@@ -20,6 +20,14 @@ TINY = ("{$replace: true, type: hf, tokenizer: minilm-l6, pooling: mean, config:
         "{model_type: bert, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, "
         "intermediate_size: 64, max_position_embeddings: 512}}")
 
+TINY_ADABERT = ("{$replace: true, type: adabert, tokenizer: minilm-l6, embedding_dim: 16, "
+                "hidden: 16, cells: 1, nodes: 2}")
+"""An AdaBERT student stays one (its method searches it), only tiny."""
+
+
+def _tiny(cfg) -> str:
+    return TINY_ADABERT if cfg.type == "adabert" else TINY
+
 
 def _rows(head, fields, n: int, seed: int, domains: list[str] | None = None) -> list[dict]:
     """Rows in the shape a head's task reads, under the parent's field names, labels and
@@ -60,7 +68,7 @@ def own_data_child(name: str, folder: Path) -> tuple[Path, int]:
                  else f"    {ds}: {{{sources}, where: {{$replace: true}}}}\n")
     data = ("data:\n" + data + "  where: {$replace: true}\n") if not parent.data.sets else (
         "data:\n  sets:\n" + data)
-    encoders = "".join(f"  {enc}: {TINY}\n" for enc in parent.encoders)
+    encoders = "".join(f"  {enc}: {_tiny(cfg)}\n" for enc, cfg in parent.encoders.items())
     # a staged recipe's source run is not there: on its own data a child starts afresh
     init = ", init_from: null" if parent.train.init_from else ""
     child = folder / "child.yaml"
@@ -69,15 +77,17 @@ def own_data_child(name: str, folder: Path) -> tuple[Path, int]:
         f"encoders:\n{encoders}"
         f"train: {{epochs: 1, max_steps: 2, batch_size: 8, eval_every: 2, log_every: 1{init}}}\n")
     if parent.teachers:  # a student on one's own data learns from one's own teacher
-        _untrained_teacher(child, folder / "teacher-run")
+        searched = [e for e, c in parent.encoders.items() if c.type == "adabert"]
+        _untrained_teacher(child, folder / "teacher-run", searched)
         child.write_text(child.read_text() + "teachers:\n" + "".join(
             f"  {t}: {{source: teacher-run}}\n" for t in parent.teachers))
     return child, parent.parallel.world_size or 1
 
 
-def _untrained_teacher(child: Path, run_dir: Path) -> None:
+def _untrained_teacher(child: Path, run_dir: Path, searched: list[str]) -> None:
     """The child without teachers (same tiny encoder, heads and data) saved as a finished run
-    with its initial weights: a teacher of the right shape, without training one."""
+    with its initial weights: a teacher of the right shape, without training one (an AdaBERT
+    student's teacher: the tiny BERT)."""
     from safetensors.torch import save_model
 
     from etdecl.compile.graph import compile_recipe
@@ -85,7 +95,9 @@ def _untrained_teacher(child: Path, run_dir: Path) -> None:
 
     recipe = child.with_name("teacher.yaml")
     recipe.write_text(f"extends: {child.name}\nname: own-teacher\nteachers: {{$replace: true}}\n"
-                      "method: {$replace: true, type: supervised}\nstages: []\n")
+                      "method: {$replace: true, type: supervised}\nstages: []\n" + (
+                          "encoders: {" + ", ".join(f"{e}: {TINY}" for e in searched) + "}\n"
+                          if searched else ""))
     loaded = load_recipe(recipe, check_data=False)
     prepare_run_dir(loaded, run_dir, resume=False)
     compiled = compile_recipe(loaded)
@@ -106,6 +118,9 @@ def test_child_on_own_data_validates(name: str, tmp_path: Path) -> None:
             assert (src.package, src.resource, src.limit) == (None, None, None)
         assert view.where == {}
     for enc in loaded.recipe.encoders.values():
+        if enc.type == "adabert":
+            assert enc.hidden == 16
+            continue
         assert enc.model is None and enc.config["hidden_size"] == 32
     assert loaded.warnings == []
 
