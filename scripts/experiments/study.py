@@ -31,11 +31,13 @@ def train_one(recipe: Path, sets: list[str], run_dir: Path) -> float:
     """Train a recipe with `--set` overrides into `run_dir`; returns wall seconds (a staged
     recipe: all its stages). Exits the script when the training fails."""
     from etdecl.engine.launch import launch
+    from etdecl.engine.stages import run_stages
     from etdecl.recipe.validate import load_recipe
 
     loaded = load_recipe(recipe, sets)
     started = time.perf_counter()
-    code = launch(loaded, run_dir=run_dir)
+    train = run_stages if loaded.recipe.stages else launch  # as `etdecl train` does
+    code = train(loaded, run_dir=run_dir)
     if code != 0:
         raise SystemExit(f"training {run_dir} failed (exit {code})")
     return time.perf_counter() - started
