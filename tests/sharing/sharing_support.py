@@ -12,6 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "training"))
 
+import cli_server  # noqa: E402  (the suite's pre-imported etdecl; training_support puts it on the path)
 from training_support import (  # noqa: E402  (re-exported for the sharing tests)
     TINY_RECIPE,
     synthetic_rows,
@@ -39,8 +40,7 @@ def cli(*args: str, cwd: Path, cache: Path | None = None) -> subprocess.Popen:
 
 def run_cli(*args: str, cwd: Path, cache: Path | None = None,
             timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([*ETDECL, *args], cwd=cwd, env=cli_env(cache), text=True,
-                          capture_output=True, timeout=timeout)
+    return cli_server.run(list(args), cwd, cli_env(cache), timeout)  # forked, pre-imported
 
 
 def run_together(runs: list[tuple[str, ...]], cwd: Path, cache: Path | None = None,

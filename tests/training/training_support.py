@@ -11,6 +11,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 ETDECL = [sys.executable, "-m", "etdecl.cli"]
+sys.path.insert(0, str(ROOT / "tests"))
+import cli_server  # noqa: E402  (the suite's pre-imported etdecl)
 
 GOOD = ["great", "superb", "lovely", "wonderful", "brilliant", "moving", "charming", "delightful"]
 BAD = ["awful", "dull", "boring", "tedious", "clumsy", "bland", "lifeless", "dreadful"]
@@ -94,9 +96,7 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600) -> subproce
     env = dict(
         os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2")
     )
-    return subprocess.run(
-        [*ETDECL, *args], cwd=cwd or ROOT, env=env, capture_output=True, text=True, timeout=timeout
-    )
+    return cli_server.run(list(args), cwd or ROOT, env, timeout)  # forked, pre-imported
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
