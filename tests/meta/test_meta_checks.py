@@ -105,8 +105,8 @@ def test_problem_is_located(tmp_path, method, extra, replace, words, marker, nth
 @pytest.mark.parametrize(("method", "words", "marker"), [
     ("{type: meta_dtl, typicalty: 0.3}", "unknown key 'typicalty' (expected one of 'corruption', "
      "'refresh', 'type', 'typicality'); did you mean 'typicality'?", "^typicalty"),
-    ("{type: meta_dt}", "unknown method type 'meta_dt' (expected one of 'distill', 'meta_dtl', "
-     "'meta_teacher', 'supervised'); did you mean 'meta_dtl'?", "type: ^meta_dt}"),
+    ("{type: meta_dt}", "unknown method type 'meta_dt' (expected one of 'adabert', 'distill', "
+     "'meta_dtl', 'meta_teacher', 'supervised'); did you mean 'meta_dtl'?", "type: ^meta_dt}"),
 ])
 def test_a_stage_methods_keys_are_checked_like_the_recipes(tmp_path, method, words, marker):
     path = write_recipe(tmp_path, method=SUPERVISED, extra=staged(method))
