@@ -215,17 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, default=None,
                         help="default docs/results/adabert.md (--quick: in --out)")
     args = parser.parse_args(argv)
-    budget = D.QUICK if args.quick else D.Budget()
-    budget = D.Budget(**{**budget.__dict__, "extra": tuple(args.extra)})
-    if args.quick:
-        args.out = args.out.with_name(args.out.name + "-quick")
-    if not (args.shared / "multi_domain_sentiment" / "train.jsonl").is_file():
-        raise SystemExit(f"no multi_domain_sentiment data under {args.shared} (--shared)")
-    args.shared = args.shared.resolve()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    report = args.report or (args.out / "adabert.md" if args.quick
-                             else ROOT / "docs" / "results" / "adabert.md")
-    report.parent.mkdir(parents=True, exist_ok=True)
+    budget, report = D.setup(args, "adabert.md")
     started = time.perf_counter()
     rows: list[dict] = []
     for seed in args.seeds:

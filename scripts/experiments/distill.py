@@ -239,6 +239,23 @@ def write_report(rows: list[dict], args: argparse.Namespace, budget: Budget, wal
     print(f"wrote {report} and {png}", file=sys.stderr)
 
 
+def setup(args: argparse.Namespace, report_name: str) -> tuple[Budget, Path]:
+    """The budget (quick or full, with --set) and the report's path; checks the shared data
+    and resolves `args.shared`, moves a quick run's `args.out` aside."""
+    budget = QUICK if args.quick else Budget()
+    budget = Budget(**{**budget.__dict__, "extra": tuple(args.extra)})
+    if args.quick:
+        args.out = args.out.with_name(args.out.name + "-quick")
+    if not (args.shared / "multi_domain_sentiment" / "train.jsonl").is_file():
+        raise SystemExit(f"no multi_domain_sentiment data under {args.shared} (--shared)")
+    args.shared = args.shared.resolve()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    report = args.report or (args.out / report_name if args.quick
+                             else ROOT / "docs" / "results" / report_name)
+    report.parent.mkdir(parents=True, exist_ok=True)
+    return budget, report
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny sizes, 4 steps")
@@ -252,17 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, default=None,
                         help="default docs/results/distill.md (--quick: in --out)")
     args = parser.parse_args(argv)
-    budget = QUICK if args.quick else Budget()
-    budget = Budget(**{**budget.__dict__, "extra": tuple(args.extra)})
-    if args.quick:
-        args.out = args.out.with_name(args.out.name + "-quick")
-    if not (args.shared / "multi_domain_sentiment" / "train.jsonl").is_file():
-        raise SystemExit(f"no multi_domain_sentiment data under {args.shared} (--shared)")
-    args.shared = args.shared.resolve()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    report = args.report or (args.out / "distill.md" if args.quick
-                             else ROOT / "docs" / "results" / "distill.md")
-    report.parent.mkdir(parents=True, exist_ok=True)
+    budget, report = setup(args, "distill.md")
     started = time.perf_counter()
     rows: list[dict] = []
     for seed in args.seeds:
