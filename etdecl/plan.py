@@ -209,11 +209,6 @@ def teacher_cache_table(loaded: LoadedRecipe, rows: int, console: Console) -> Ta
     return table
 
 
-def _held(n: int, share: float) -> int:
-    """Rows an AdaBERT search holds out of n (as `data/held_out.split_rows`)."""
-    return min(n - 1, max(1, int(round(share * n)))) if share else 0
-
-
 def adabert_tables(model: nn.Module, recipe: Any, seq_len: int, console: Console) -> list:
     """Per adabert encoder: its cells (derived: node by node) with the ops' parameters and
     FLOPs per example at the typical length; searching: the candidate ops."""
@@ -248,6 +243,7 @@ def adabert_tables(model: nn.Module, recipe: Any, seq_len: int, console: Console
 def print_plan(loaded: LoadedRecipe, world_size: int, console: Console) -> None:
     from .compile import compile_recipe
     from .data.examples import load_splits
+    from .data.held_out import held_count
     from .engine.layout import tp_split_weights
     from .engine.run_data import dataset_features
     from .quiet import quiet_third_party
@@ -302,7 +298,7 @@ def print_plan(loaded: LoadedRecipe, world_size: int, console: Console) -> None:
     lengths = np.concatenate([f.feats.lengths() for *_, f in train_sets])
     seq_len = typical_length(lengths, micro_batch, recipe.data.max_length)
     share = getattr(recipe.method, "arch_share", 0.0)  # AdaBERT's held-out rows
-    steps_per_epoch = sum((len(f.feats) - _held(len(f.feats), share)) // t.batch_size
+    steps_per_epoch = sum((len(f.feats) - held_count(len(f.feats), share)) // t.batch_size
                           for *_, f in train_sets)
     total_steps = steps_per_epoch * t.epochs
     if t.max_steps:
@@ -327,7 +323,7 @@ def print_plan(loaded: LoadedRecipe, world_size: int, console: Console) -> None:
         ("fingerprint", loaded.fingerprint),
     ]
     if share:
-        held = sum(_held(len(f.feats), share) for *_, f in train_sets)
+        held = sum(held_count(len(f.feats), share) for *_, f in train_sets)
         rows.insert(-1, ("architecture steps", f"one before every weight step, on {held} "
                                                f"held-out rows ({share:.0%} of the training "
                                                "rows, seeded; the weights never see them)"))

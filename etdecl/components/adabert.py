@@ -197,12 +197,13 @@ class AdaBERTCells(nn.Module):
 
     # ── costs ────────────────────────────────────────────────────────────────────────────
 
-    def cell_cost(self) -> tuple[int, int]:
-        """(parameters, MACs per token) of the ops of all cells: derived, or (searching) of
-        every candidate op."""
+    def cell_cost(self, genotype: Genotype | None = None) -> tuple[int, int]:
+        """(parameters, MACs per token) of the ops of all cells: of `genotype` (default: the
+        derived cells), or, searching, of every candidate op."""
         h = self.hidden_size
-        if self.genotype is not None:
-            params, macs = genotype_cost(self.genotype, h)
+        genotype = genotype if genotype is not None else self.genotype
+        if genotype is not None:
+            params, macs = genotype_cost(genotype, h)
         else:
             n = edges_per_cell(self.nodes)
             params = n * sum(op_params(o, h) for o in self.ops)

@@ -16,11 +16,16 @@ import torch
 from .tokens import TrainBatches
 
 
+def held_count(n: int, share: float) -> int:
+    """Rows held out of n: `share` of them, at least one, never all (0 without a share)."""
+    return min(n - 1, max(1, int(round(share * n)))) if share else 0
+
+
 def split_rows(rows: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(kept for the weights, held out): `share` of `rows`, at least one, chosen by `seed`."""
+    """(kept for the weights, held out): `share` of `rows`, chosen by `seed`."""
     gen = np.random.default_rng(seed)
     order = gen.permutation(len(rows))
-    n_held = min(len(rows) - 1, max(1, int(round(share * len(rows)))))
+    n_held = held_count(len(rows), share)
     return np.sort(rows[order[n_held:]]), np.sort(rows[order[:n_held]])
 
 

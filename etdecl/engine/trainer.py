@@ -161,7 +161,6 @@ class Trainer:
         if share:
             try:
                 self.held = HeldOut(self.batches, held, self.total_steps)
-                self.method.held_rows = len(self.held)
             except ValueError as err:
                 raise RecipeError([Problem(str(err), loc=self.loaded.where(
                     "method", "arch_share"), path="method.arch_share",
@@ -476,7 +475,7 @@ class Trainer:
                         break
                 if outcome == "stopped":
                     break
-        self.method.on_train_end()
+        self.method.on_train_end(self.step)
         self.elapsed = time.perf_counter() - started
         self.steps_run = self.step - start_step
         return outcome
@@ -529,6 +528,8 @@ class Trainer:
             rows.append(("init_from", f"{self.init_report.source}: {self.init_report.line()}"))
         for reason, count in self.data.skipped.items():
             rows.append((f"skipped rows: {reason}", str(count)))
+        if self.held is not None:
+            rows.append(("held out for the outer steps", f"{len(self.held)} training rows"))
         rows.extend(self.method.summary())
         if self.selection is not None:
             rows.extend(self.selection.summary())

@@ -7,18 +7,7 @@ from pathlib import Path
 
 import pytest
 from adabert_support import METHOD, STAGES, adabert_recipe
-from teacher_support import make_run
-
-from etdecl.recipe.errors import Problem, RecipeError
-from etdecl.recipe.validate import load_recipe
-
-
-def problems_of(path: Path) -> list[Problem]:
-    try:
-        loaded = load_recipe(path)
-    except RecipeError as err:
-        return list(err.problems)
-    return list(loaded.warnings)
+from teacher_support import make_run, problems_of
 
 
 def line_of(path: Path, text: str, nth: int = 0) -> int:

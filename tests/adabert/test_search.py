@@ -19,7 +19,7 @@ from distill_recipes import train_teacher
 from training_support import load_weights, read_metrics, run_cli
 
 from etdecl.components.adabert import AdaBERTCells
-from etdecl.recipe.adabert_space import load_architecture
+from etdecl.recipe.adabert_space import OPS, load_architecture
 
 SEARCH_STEPS = 12  # 64 rows, 16 held out: 48 / 8 = 6 steps × 2 epochs
 RETRAIN_STEPS = 16  # all 64 rows again: 8 steps × 2 epochs
@@ -63,18 +63,12 @@ def test_architecture_file_is_the_argmax_and_a_recipe_fragment(staged: dict) -> 
     search = staged["search"]
     alpha = last_weights(search)["encoders.student.arch_alpha"]
     enc = AdaBERTCells(torch.nn.Embedding(4, 16), cells=2, nodes=2, hidden=16,
-                       ops=list(json.loads(json.dumps(_ops()))), dropout=0.0)
+                       ops=list(OPS), dropout=0.0)
     with torch.no_grad():
         enc.arch_alpha.copy_(alpha)
     text = (search / "architecture.yaml").read_text()
     assert "\nencoders:\n  student:\n    architecture:\n" in text
     assert load_architecture(search / "architecture.yaml", "student") == enc.derive(2)
-
-
-def _ops() -> list[str]:
-    from etdecl.recipe.adabert_space import OPS
-
-    return list(OPS)
 
 
 def test_retrain_builds_the_derived_cells_from_scratch(staged: dict) -> None:

@@ -51,6 +51,18 @@ def make_run(folder: Path, layers: int = 4, hidden: int = 64, heads: int = 4,
     return folder
 
 
+def problems_of(path: Path) -> list:
+    """Every problem `validate` finds in a recipe file: its errors, else its warnings."""
+    from etdecl.recipe.errors import RecipeError
+    from etdecl.recipe.validate import load_recipe
+
+    try:
+        loaded = load_recipe(path)
+    except RecipeError as err:
+        return list(err.problems)
+    return list(loaded.warnings)
+
+
 def minilm_folder() -> Path:
     from etdecl.recipe.aliases import resolve_model
 

@@ -17,10 +17,11 @@ from teacher_support import (
     make_bundle,
     make_run,
     minilm_folder,
+    problems_of,
     student_recipe,
 )
 
-from etdecl.recipe.errors import Problem, RecipeError
+from etdecl.recipe.errors import RecipeError
 from etdecl.recipe.layer_maps import layer_map_problems, resolve_layer_map
 from etdecl.recipe.validate import load_recipe
 
@@ -28,14 +29,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 RUN = "  t:\n    source: runs/teacher\n    objectives:\n"
 """A teacher (the 4-layer, width-64 run of the `workdir` fixture); objective lines follow."""
-
-
-def problems_of(path: Path) -> list[Problem]:
-    try:
-        loaded = load_recipe(path)
-    except RecipeError as err:
-        return list(err.problems)
-    return list(loaded.warnings)
 
 
 def located(text: str, marker: str, nth: int = 0) -> tuple[int, int]:

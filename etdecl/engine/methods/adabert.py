@@ -39,7 +39,6 @@ class AdaBERTSearch(Distill):
                                                weight_decay=cfg.arch_weight_decay)
         self.tau = cfg.temperature.start
         self.last_written: int | None = None
-        self.step = 0
 
     # ── the two losses ───────────────────────────────────────────────────────────────────
 
@@ -89,7 +88,7 @@ class AdaBERTSearch(Distill):
         parts = []
         for name, enc in self.searched.items():
             genotype = enc.derive(self.cfg.top_k)
-            params, macs = _derived_cost(enc, genotype)
+            params, macs = enc.cell_cost(genotype)
             probs = torch.softmax(enc.arch_alpha.detach().float(), -1).max(-1).values
             parts.append(fragment_text(name, genotype, [
                 f"AdaBERT architecture of encoder '{name}', derived at step {step} of the "
@@ -107,12 +106,8 @@ class AdaBERTSearch(Distill):
         super().on_eval(step, metrics)
         self.write_architecture(step)
 
-    def on_step_end(self, step: int) -> None:
-        super().on_step_end(step)
-        self.step = step
-
-    def on_train_end(self) -> None:
-        self.write_architecture(self.step)
+    def on_train_end(self, step: int) -> None:
+        self.write_architecture(step)
 
     # ── state and reporting ──────────────────────────────────────────────────────────────
 
@@ -124,7 +119,6 @@ class AdaBERTSearch(Distill):
             "state": {str(k): {n: (v.tolist() if torch.is_tensor(v) else v)
                                for n, v in s.items()} for k, s in opt["state"].items()},
         }
-        state["tau"] = self.tau
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -135,25 +129,14 @@ class AdaBERTSearch(Distill):
                          for k, s in saved["state"].items()}
             self.arch_optimizer.load_state_dict({"param_groups": saved["param_groups"],
                                                  "state": opt_state})
-        self.tau = float(state.get("tau", self.tau))
 
     def summary(self) -> list[tuple[str, str]]:
         rows = super().summary()
-        held = getattr(self, "held_rows", None)
-        if held is not None:
-            rows.append(("held out for the architecture", f"{held} training rows"))
         for name, enc in self.searched.items():
             genotype = enc.derive(self.cfg.top_k)
-            params, macs = _derived_cost(enc, genotype)
+            params, macs = enc.cell_cost(genotype)
             rows.append((f"derived architecture ({name})", "; ".join(describe(genotype))))
             rows.append((f"derived cells ({name})", f"{enc.num_cells} × {len(genotype)} nodes, "
                          f"{params:,} parameters, {macs / 1e6:.3f} M MACs per token; "
                          f"written to {ARCHITECTURE_FILE}"))
         return rows
-
-
-def _derived_cost(enc: AdaBERTCells, genotype: Any) -> tuple[int, int]:
-    from ...recipe.adabert_space import genotype_cost
-
-    params, macs = genotype_cost(genotype, enc.hidden_size)
-    return params * enc.num_cells, macs * enc.num_cells

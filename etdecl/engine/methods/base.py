@@ -104,8 +104,8 @@ class Method:
     def outer_step(self) -> None:
         """Step the outer parameters with the gradients of `outer_loss`."""
 
-    def on_train_end(self) -> None:
-        """After the last step of this launch (finished or stopped)."""
+    def on_train_end(self, step: int) -> None:
+        """After the last step of this launch (`step`: steps taken, finished or stopped)."""
 
     def on_epoch_end(self, epoch: int) -> None:
         """Called after the last step of each epoch (`epoch`: the number of finished epochs),
